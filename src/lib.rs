@@ -1,0 +1,10 @@
+//! entrasync keeps an application's users in step with Microsoft Entra ID.
+//!
+//! The flow of one cycle (ARCHITECTURE §1), each stage a module:
+//! `source/` (Graph delta rounds) → `snapshot/` (sled) → `rules/` → `plan/` → `target/`.
+//! `engine` runs a cycle in that order; `cli` decides when; `emulator` is a local Graph for the
+//! tests and the demo.
+
+pub mod emulator;
+pub mod snapshot;
+pub mod source;

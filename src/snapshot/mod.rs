@@ -1,0 +1,1 @@
+//! The sled snapshot: the second stage of the flow. (stub, being written)
