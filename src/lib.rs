@@ -2,9 +2,11 @@
 //!
 //! The flow of one cycle (ARCHITECTURE §1), each stage a module:
 //! `source/` (Graph delta rounds) → `snapshot/` (sled) → `rules/` → `plan/` → `target/`.
-//! `engine` runs a cycle in that order; `cli` decides when; `emulator` is a local Graph for the
-//! tests and the demo.
+//! `engine` runs a cycle in that order; `cli` decides when; `config` turns the file into
+//! validated values first; `emulator` is a local Graph for the tests and the demo.
 
+pub mod config;
 pub mod emulator;
+pub mod secret;
 pub mod snapshot;
 pub mod source;

@@ -1,0 +1,421 @@
+//! Configuration: the TOML file of ARCHITECTURE §4 turned into validated values, before any
+//! stage runs.
+//!
+//! Two phases, as ripgrep turns raw arguments into validated ones: `raw` deserializes with
+//! unknown keys refused, then [`load`] checks every value and resolves secrets. A bad file gives
+//! one [`ConfigError`] naming the file, the key and what to do (exit status 2); nothing else in
+//! the program parses configuration.
+
+mod duration;
+mod raw;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::Url;
+
+pub use duration::parse_duration;
+
+use crate::secret::Secret;
+use raw::{RawConfig, RawSource};
+
+/// Where the config is looked for when `--config` is not given and `$ENTRASYNC_CONFIG` is unset.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/entrasync/entrasync.toml";
+const DEFAULT_STATE_DIR: &str = "/var/lib/entrasync";
+const DEFAULT_SCHEDULE: &str = "40m";
+const DEFAULT_AUTHORITY_URL: &str = "https://login.microsoftonline.com";
+const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com";
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+const DEFAULT_MAX_RETRY_WAIT: Duration = Duration::from_secs(600);
+
+/// A configuration that passed every check.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file it came from, for messages.
+    pub path: PathBuf,
+    pub state_dir: PathBuf,
+    pub schedule: Schedule,
+    pub source: SourceConfig,
+    /// Things that work but should be fixed (an inline secret); the caller logs them.
+    pub warnings: Vec<String>,
+}
+
+/// When `run` starts cycles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Schedule {
+    /// Every so long, measured from the start of the previous cycle.
+    Every(Duration),
+    /// A cron expression with a seconds field, in UTC.
+    Cron(String),
+}
+
+/// How far scoped group membership reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Members {
+    /// Direct members only, as Entra's provisioning does.
+    Direct,
+    /// Members of nested groups too, through `/groups/{id}/transitiveMembers`.
+    Transitive,
+}
+
+/// `[source]`: how to reach Microsoft Graph and what to read.
+#[derive(Debug, Clone)]
+pub struct SourceConfig {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Where the secret came from, for messages that must not show it ("client_secret_file
+    /// /run/credentials/...").
+    pub secret_origin: String,
+    pub authority_url: Url,
+    pub graph_url: Url,
+    /// Scoped groups as configured: display names or object ids.
+    pub groups: Vec<String>,
+    pub members: Members,
+    /// How long one HTTP request may take before it counts as failed (and is retried).
+    pub request_timeout: Duration,
+    /// The most a round waits in total on throttling and retries before it fails.
+    pub max_retry_wait: Duration,
+}
+
+/// A configuration that cannot be used. Each message names the file and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "cannot read the configuration {path}: {source}; pass --config PATH or set ENTRASYNC_CONFIG"
+    )]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: {key} {message}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+/// Reads and validates the configuration at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Validates configuration text; `path` names it in messages and anchors relative paths.
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let raw: RawConfig = toml::from_str(text).map_err(|err| syntax_error(text, path, &err))?;
+    Validator {
+        path,
+        base: path.parent().unwrap_or(Path::new(".")),
+        warnings: Vec::new(),
+    }
+    .config(raw)
+}
+
+/// Turns a TOML error into `file:line:column: [table] message` on one line.
+fn syntax_error(text: &str, path: &Path, err: &toml::de::Error) -> ConfigError {
+    let offset = err.span().map_or(0, |span| span.start).min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let table = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| format!("in {} ", l.split('#').next().unwrap_or(l).trim()))
+        .unwrap_or_default();
+    // A type error points at the value: name the key written before it on the same line.
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let key = text[line_start..offset]
+        .split_once('=')
+        .map(|(key, _)| format!("key `{}`: ", key.trim()))
+        .unwrap_or_default();
+    let message = err.message().trim().replace('\n', " ");
+    ConfigError::Syntax {
+        path: path.to_owned(),
+        line,
+        column,
+        message: format!("{table}{key}{message}"),
+    }
+}
+
+struct Validator<'a> {
+    path: &'a Path,
+    base: &'a Path,
+    warnings: Vec<String>,
+}
+
+impl Validator<'_> {
+    fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            path: self.path.to_owned(),
+            key: key.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    fn config(mut self, raw: RawConfig) -> Result<Config, ConfigError> {
+        let state_dir = self.resolve(raw.state_dir.unwrap_or_else(|| DEFAULT_STATE_DIR.into()));
+        let schedule = self.schedule(raw.schedule.as_deref().unwrap_or(DEFAULT_SCHEDULE))?;
+        let source = self.source(raw.source.ok_or_else(|| {
+            self.invalid(
+                "[source]",
+                "is missing: entrasync needs tenant_id, client_id and a client secret to read Microsoft Graph",
+            )
+        })?)?;
+        Ok(Config {
+            path: self.path.to_owned(),
+            state_dir,
+            schedule,
+            source,
+            warnings: self.warnings,
+        })
+    }
+
+    /// Relative paths in the file are relative to the file, not to wherever entrasync runs.
+    fn resolve(&self, path: PathBuf) -> PathBuf {
+        if path.is_absolute() {
+            path
+        } else {
+            self.base.join(path)
+        }
+    }
+
+    fn schedule(&self, text: &str) -> Result<Schedule, ConfigError> {
+        let text = text.trim();
+        let fields = text.split_whitespace().count();
+        if fields == 1 {
+            let every = parse_duration(text).map_err(|why| self.invalid("schedule", why))?;
+            if every < Duration::from_secs(60) {
+                return Err(self.invalid(
+                    "schedule",
+                    format!("\"{text}\" is shorter than a minute; Graph throttles such polling, use \"40m\" or at least \"1m\""),
+                ));
+            }
+            return Ok(Schedule::Every(every));
+        }
+        let allowed = |c: char| c.is_ascii_alphanumeric() || ",-*/?#LW".contains(c);
+        if !(6..=7).contains(&fields) || !text.split_whitespace().all(|f| f.chars().all(allowed)) {
+            return Err(self.invalid(
+                "schedule",
+                format!("\"{text}\" is neither an interval (\"40m\") nor a cron expression with a seconds field (\"0 0 * * * *\" is hourly)"),
+            ));
+        }
+        Ok(Schedule::Cron(text.to_owned()))
+    }
+
+    fn source(&mut self, raw: RawSource) -> Result<SourceConfig, ConfigError> {
+        let tenant_id = self.required(
+            "[source] tenant_id",
+            raw.tenant_id,
+            "the directory (tenant) id or a verified domain such as contoso.onmicrosoft.com",
+        )?;
+        let client_id = self.required(
+            "[source] client_id",
+            raw.client_id,
+            "the application (client) id of the app registration",
+        )?;
+        let (client_secret, secret_origin) = self.secret(
+            raw.client_secret,
+            raw.client_secret_file,
+            raw.client_secret_env,
+        )?;
+        let authority_url = self.url(
+            "[source] authority_url",
+            raw.authority_url
+                .as_deref()
+                .unwrap_or(DEFAULT_AUTHORITY_URL),
+        )?;
+        let graph_url = self.url(
+            "[source] graph_url",
+            raw.graph_url.as_deref().unwrap_or(DEFAULT_GRAPH_URL),
+        )?;
+        let groups = self.groups(raw.groups.unwrap_or_default())?;
+        let members = match raw.members.as_deref().unwrap_or("direct") {
+            "direct" => Members::Direct,
+            "transitive" => Members::Transitive,
+            other => {
+                return Err(self.invalid(
+                    "[source] members",
+                    format!("is \"{other}\"; it must be \"direct\" or \"transitive\""),
+                ));
+            }
+        };
+        let request_timeout = self.duration(
+            "[source] request_timeout",
+            raw.request_timeout,
+            DEFAULT_REQUEST_TIMEOUT,
+        )?;
+        let max_retry_wait = self.duration(
+            "[source] max_retry_wait",
+            raw.max_retry_wait,
+            DEFAULT_MAX_RETRY_WAIT,
+        )?;
+        Ok(SourceConfig {
+            tenant_id,
+            client_id,
+            client_secret,
+            secret_origin,
+            authority_url,
+            graph_url,
+            groups,
+            members,
+            request_timeout,
+            max_retry_wait,
+        })
+    }
+
+    fn required(
+        &self,
+        key: &str,
+        value: Option<String>,
+        what: &str,
+    ) -> Result<String, ConfigError> {
+        match value.map(|v| v.trim().to_owned()) {
+            Some(v) if !v.is_empty() => Ok(v),
+            Some(_) => Err(self.invalid(key, format!("is empty; set it to {what}"))),
+            None => Err(self.invalid(key, format!("is missing; set it to {what}"))),
+        }
+    }
+
+    fn secret(
+        &mut self,
+        inline: Option<String>,
+        file: Option<PathBuf>,
+        env: Option<String>,
+    ) -> Result<(Secret, String), ConfigError> {
+        let key = "[source] client_secret_file";
+        let given = [inline.is_some(), file.is_some(), env.is_some()];
+        if given.iter().filter(|g| **g).count() > 1 {
+            return Err(self.invalid(
+                "[source] client_secret",
+                "is given more than one way; keep exactly one of client_secret_file, client_secret_env and client_secret",
+            ));
+        }
+        let (value, origin) = if let Some(file) = file {
+            let file = self.resolve(file);
+            let text = std::fs::read_to_string(&file).map_err(|err| {
+                self.invalid(key, format!("{}: cannot be read ({err}); check the path and that the entrasync user may read it", file.display()))
+            })?;
+            (text, format!("client_secret_file {}", file.display()))
+        } else if let Some(name) = env {
+            let text = std::env::var(&name).map_err(|_| {
+                self.invalid(
+                    "[source] client_secret_env",
+                    format!(
+                        "names the environment variable {name}, which is not set (or not UTF-8)"
+                    ),
+                )
+            })?;
+            (text, format!("client_secret_env {name}"))
+        } else if let Some(text) = inline {
+            self.warnings.push(format!(
+                "{}: [source] client_secret is written in the file; move it to client_secret_file or client_secret_env so it stays out of backups and version control",
+                self.path.display()
+            ));
+            (text, "client_secret in the configuration".to_owned())
+        } else {
+            return Err(self.invalid(
+                "[source] client_secret_file",
+                "is missing: give the app registration's client secret as client_secret_file (recommended) or client_secret_env",
+            ));
+        };
+        let value = value.trim_end_matches(['\r', '\n']).to_owned();
+        if value.trim().is_empty() {
+            return Err(self.invalid(
+                "[source] client secret",
+                format!("from {origin} is empty; put the secret's value there"),
+            ));
+        }
+        Ok((Secret::new(value), origin))
+    }
+
+    fn url(&self, key: &str, text: &str) -> Result<Url, ConfigError> {
+        let url = Url::parse(text.trim().trim_end_matches('/'))
+            .map_err(|err| self.invalid(key, format!("\"{text}\" is not a URL ({err})")))?;
+        match url.scheme() {
+            "https" => {}
+            "http" if is_loopback(&url) => {}
+            "http" => {
+                return Err(self.invalid(
+                    key,
+                    format!("\"{text}\" is plain http to a remote host; the client secret and tokens would travel unencrypted, use https"),
+                ));
+            }
+            other => {
+                return Err(
+                    self.invalid(key, format!("\"{text}\" has the scheme {other}; use https"))
+                );
+            }
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(self.invalid(
+                key,
+                format!("\"{text}\" must not carry a query or fragment"),
+            ));
+        }
+        Ok(url)
+    }
+
+    fn groups(&self, groups: Vec<String>) -> Result<Vec<String>, ConfigError> {
+        let mut seen: Vec<String> = Vec::with_capacity(groups.len());
+        for group in groups {
+            let group = group.trim().to_owned();
+            if group.is_empty() {
+                return Err(self.invalid(
+                    "[source] groups",
+                    "has an empty entry; write a group's display name or object id",
+                ));
+            }
+            if seen.iter().any(|g| g.eq_ignore_ascii_case(&group)) {
+                return Err(self.invalid("[source] groups", format!("lists \"{group}\" twice")));
+            }
+            seen.push(group);
+        }
+        Ok(seen)
+    }
+
+    fn duration(
+        &self,
+        key: &str,
+        text: Option<String>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        match text {
+            None => Ok(default),
+            Some(text) => match parse_duration(&text) {
+                Ok(d) if d.is_zero() => Err(self.invalid(key, "must be longer than zero")),
+                Ok(d) => Ok(d),
+                Err(why) => Err(self.invalid(key, why)),
+            },
+        }
+    }
+}
+
+/// True for `localhost` and loopback addresses: the only hosts plain http may reach.
+fn is_loopback(url: &Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests;

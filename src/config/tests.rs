@@ -1,0 +1,203 @@
+//! Table tests of configuration validation: each bad file names its key and says what to do.
+
+use super::*;
+
+const GOOD: &str = r#"
+state_dir = "state"
+schedule = "40m"
+
+[source]
+tenant_id = "contoso.onmicrosoft.com"
+client_id = "00000000-0000-0000-0000-000000000000"
+client_secret_env = "ENTRASYNC_TEST_SECRET_SET"
+groups = ["Stratsys Full Users", "Stratsys Readers"]
+"#;
+
+fn load_text(text: &str) -> Result<Config, ConfigError> {
+    // SAFETY of set_var: tests in this module only ever set this one variable to one value.
+    unsafe { std::env::set_var("ENTRASYNC_TEST_SECRET_SET", "s3cret-value\n") };
+    parse(text, Path::new("/etc/entrasync/test.toml"))
+}
+
+#[test]
+fn a_good_file_gets_its_defaults() {
+    let config = load_text(GOOD).expect("valid");
+    assert_eq!(config.state_dir, Path::new("/etc/entrasync/state"));
+    assert_eq!(config.schedule, Schedule::Every(Duration::from_secs(2400)));
+    assert_eq!(config.source.client_secret.expose(), "s3cret-value");
+    assert_eq!(
+        config.source.secret_origin,
+        "client_secret_env ENTRASYNC_TEST_SECRET_SET"
+    );
+    assert_eq!(
+        config.source.graph_url.as_str(),
+        "https://graph.microsoft.com/"
+    );
+    assert_eq!(config.source.members, Members::Direct);
+    assert_eq!(config.source.groups.len(), 2);
+    assert!(config.warnings.is_empty());
+}
+
+#[test]
+fn an_inline_secret_works_but_warns_without_showing_it() {
+    let text = GOOD.replace(
+        "client_secret_env = \"ENTRASYNC_TEST_SECRET_SET\"",
+        "client_secret = \"inline-secret-xyz\"",
+    );
+    let config = load_text(&text).expect("valid");
+    assert_eq!(config.source.client_secret.expose(), "inline-secret-xyz");
+    assert_eq!(config.warnings.len(), 1);
+    assert!(config.warnings[0].contains("client_secret_file"));
+    assert!(!config.warnings[0].contains("inline-secret-xyz"));
+    assert!(!format!("{config:?}").contains("inline-secret-xyz"));
+}
+
+#[test]
+fn cron_and_transitive_are_accepted() {
+    let text = GOOD.replace("\"40m\"", "\"0 0 * * * *\"") + "members = \"transitive\"\n";
+    let config = load_text(&text).expect("valid");
+    assert_eq!(config.schedule, Schedule::Cron("0 0 * * * *".into()));
+    assert_eq!(config.source.members, Members::Transitive);
+}
+
+#[test]
+fn loopback_http_is_allowed_for_the_emulator() {
+    for url in [
+        "http://127.0.0.1:8080",
+        "http://localhost:1",
+        "http://[::1]:9",
+    ] {
+        let text = GOOD.replace("groups =", &format!("graph_url = \"{url}\"\ngroups ="));
+        load_text(&text).unwrap_or_else(|e| panic!("{url}: {e}"));
+    }
+}
+
+/// (what is changed, the key the message must name, a phrase it must contain)
+#[test]
+fn bad_files_name_the_key_and_the_fix() {
+    let secret_line = "client_secret_env = \"ENTRASYNC_TEST_SECRET_SET\"";
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            GOOD.replace("tenant_id", "tenat_id"),
+            "tenat_id",
+            "tenant_id",
+        ),
+        (
+            GOOD.replace("schedule = \"40m\"", "schedul = \"40m\""),
+            "schedul",
+            "state_dir",
+        ),
+        (GOOD.replace("\"40m\"", "\"40\""), "schedule", "unit"),
+        (
+            GOOD.replace("\"40m\"", "\"10s\""),
+            "schedule",
+            "shorter than a minute",
+        ),
+        (
+            GOOD.replace("\"40m\"", "\"every hour\""),
+            "schedule",
+            "cron",
+        ),
+        (GOOD.replace("\"40m\"", "40"), "schedule", "string"),
+        (
+            GOOD.replace("client_id = \"00000000-0000-0000-0000-000000000000\"\n", ""),
+            "client_id",
+            "missing",
+        ),
+        (
+            GOOD.replace("\"contoso.onmicrosoft.com\"", "\"  \""),
+            "tenant_id",
+            "empty",
+        ),
+        (
+            GOOD.replace(secret_line, ""),
+            "client_secret_file",
+            "missing",
+        ),
+        (
+            GOOD.replace(
+                secret_line,
+                "client_secret_env = \"ENTRASYNC_SURELY_UNSET_VAR\"",
+            ),
+            "client_secret_env",
+            "not set",
+        ),
+        (
+            GOOD.replace(secret_line, "client_secret_file = \"/nonexistent/secret\""),
+            "client_secret_file",
+            "cannot be read",
+        ),
+        (
+            GOOD.replace(
+                secret_line,
+                &format!("{secret_line}\nclient_secret = \"x\""),
+            ),
+            "client_secret",
+            "more than one way",
+        ),
+        (
+            GOOD.replace(
+                "groups =",
+                "graph_url = \"http://graph.example.com\"\ngroups =",
+            ),
+            "graph_url",
+            "plain http",
+        ),
+        (
+            GOOD.replace("groups =", "authority_url = \"ftp://x\"\ngroups ="),
+            "authority_url",
+            "scheme",
+        ),
+        (
+            GOOD.replace("groups =", "graph_url = \"not a url\"\ngroups ="),
+            "graph_url",
+            "not a URL",
+        ),
+        (
+            GOOD.replace("\"Stratsys Readers\"", "\"stratsys full users\""),
+            "groups",
+            "twice",
+        ),
+        (
+            GOOD.replace("\"Stratsys Readers\"", "\"\""),
+            "groups",
+            "empty entry",
+        ),
+        (
+            GOOD.replace("groups =", "members = \"nested\"\ngroups ="),
+            "members",
+            "transitive",
+        ),
+        (
+            GOOD.replace("groups =", "request_timeout = \"0s\"\ngroups ="),
+            "request_timeout",
+            "longer than zero",
+        ),
+        (
+            GOOD.replace("groups =", "max_retry_wait = \"soon\"\ngroups ="),
+            "max_retry_wait",
+            "not a duration",
+        ),
+        (GOOD.replace("[source]", "[sorce]"), "sorce", "source"),
+        (GOOD.replace("[source]", "[source"), "", "line 5"),
+        (
+            GOOD.split("[source]").next().unwrap_or_default().to_owned(),
+            "[source]",
+            "missing",
+        ),
+    ];
+    for (text, key, phrase) in cases {
+        let err = load_text(&text).expect_err(&text).to_string();
+        assert!(
+            err.starts_with("/etc/entrasync/test.toml"),
+            "names the file: {err}"
+        );
+        assert!(err.contains(key), "names {key}: {err}");
+        assert!(
+            err.contains(phrase) || err.contains(&phrase.replace("line 5", ":5:")),
+            "says {phrase}: {err}"
+        );
+        assert!(!err.contains('\n'), "one line: {err}");
+        assert!(!err.contains("s3cret-value"), "no secret: {err}");
+    }
+}
