@@ -1,6 +1,220 @@
 //! Microsoft Graph: the first stage of the flow (`source/ → snapshot/ → rules/ → plan/ → target/`).
 //!
-//! Fetches complete delta rounds of the scoped groups and of the users, and nothing else: the
-//! engine commits what it returns to the snapshot.
+//! [`Graph::fetch`] reads one cycle's complete delta rounds — the scoped groups in chunks of at
+//! most 50 ids, and the users — starting from the delta links the engine passes in, and returns
+//! them as a [`Fetch`]. It only fetches: committing to the snapshot is the engine's job, and
+//! nothing here knows whether it talks to Microsoft or to the emulator.
 
+mod auth;
+mod delta;
+mod groups;
+mod http;
 pub mod model;
+mod page;
+pub mod retry;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub use groups::looks_like_object_id;
+pub use model::*;
+pub use retry::RetryPolicy;
+
+use crate::config::{Members, SourceConfig};
+use http::GraphHttp;
+
+/// Graph accepts at most this many ids in one delta `$filter`.
+pub const MAX_IDS_PER_QUERY: usize = 50;
+
+/// Where the previous cycle left off: what the engine reads from the snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resume {
+    pub users_link: Option<String>,
+    /// Delta link per chunk of group ids (the sorted ids are the key).
+    pub group_links: BTreeMap<Vec<String>, String>,
+    /// Configured group entry → the object id it was bound to.
+    pub bindings: BTreeMap<String, String>,
+}
+
+/// Why a cycle could not read Graph. Every message says what to do; none shows a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("cannot get a token for tenant {tenant}: {detail}")]
+    Auth { tenant: String, detail: String },
+    #[error("cannot build the HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    #[error(
+        "Graph answered {status} {code} to {path}: {message} (request-id {request_id}); {hint}"
+    )]
+    Graph {
+        path: String,
+        status: u16,
+        code: String,
+        message: String,
+        request_id: String,
+        hint: &'static str,
+    },
+    #[error(
+        "gave up on {path} after {attempts} attempts and {waited:?} of waiting; last: {last}. The next cycle starts again from the last complete round; raise [source] max_retry_wait if Graph throttles for longer"
+    )]
+    GaveUp {
+        path: String,
+        attempts: u32,
+        waited: Duration,
+        last: String,
+    },
+    #[error("Graph sent {what} for {path}; the next cycle tries again")]
+    Malformed { path: String, what: String },
+    #[error(
+        "Graph asked for a resync of {path} again during the full round it asked for; the next cycle tries again"
+    )]
+    ResyncLoop { path: String },
+    #[error(
+        "[source] groups: no group is named \"{name}\" in the tenant; check the spelling, or write the group's object id"
+    )]
+    GroupNotFound { name: String },
+    #[error(
+        "[source] groups: \"{name}\" names several groups ({ids}); write the object id of the one you mean"
+    )]
+    GroupAmbiguous { name: String, ids: String },
+}
+
+impl SourceError {
+    /// True when the configuration, not Graph, must change (exit status 2 rather than 1).
+    pub fn is_config_problem(&self) -> bool {
+        matches!(
+            self,
+            SourceError::GroupNotFound { .. } | SourceError::GroupAmbiguous { .. }
+        )
+    }
+}
+
+/// A Microsoft Graph client for one tenant.
+pub struct Graph {
+    http: GraphHttp,
+    /// `{graph_url}` without a trailing slash; requests go to `{graph}/v1.0/...`.
+    graph: String,
+    groups: Vec<String>,
+    members: Members,
+}
+
+impl Graph {
+    pub fn new(config: &SourceConfig) -> Result<Self, SourceError> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("entrasync/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10).min(config.request_timeout))
+            .timeout(config.request_timeout)
+            .build()
+            .map_err(SourceError::Client)?;
+        let auth = auth::TokenSource::new(client.clone(), config);
+        Ok(Graph {
+            http: GraphHttp::new(
+                client,
+                auth,
+                RetryPolicy::with_total_wait(config.max_retry_wait),
+            ),
+            graph: config.graph_url.as_str().trim_end_matches('/').to_owned(),
+            groups: config.groups.clone(),
+            members: config.members,
+        })
+    }
+
+    /// Replaces the retry policy (tests and the benchmark use short delays).
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Self {
+        self.http.set_policy(policy);
+        self
+    }
+
+    /// Requests sent to Graph so far by this client.
+    pub fn requests(&self) -> u64 {
+        self.http.requests()
+    }
+
+    /// Gets a token (for `check`): proves the tenant, client id and secret.
+    pub async fn check_token(&self) -> Result<(), SourceError> {
+        self.http.auth().token().await.map(drop)
+    }
+
+    /// The first request of a full `users/delta` round.
+    fn users_query(&self) -> String {
+        format!(
+            "{}/v1.0/users/delta?$select={}",
+            self.graph,
+            model::USER_SELECT
+        )
+    }
+
+    /// The first request of a full `groups/delta` round over `ids`.
+    fn groups_query(&self, ids: &[String]) -> String {
+        let filter = ids
+            .iter()
+            .map(|id| format!("id eq '{}'", id.replace('\'', "''")))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let mut url = format!("{}/v1.0/groups/delta", self.graph);
+        let query = [
+            ("$filter", filter.as_str()),
+            ("$select", model::GROUP_SELECT),
+        ];
+        url.push('?');
+        url.push_str(&encode_query(&query));
+        url
+    }
+
+    /// Reads one cycle's rounds from where `resume` left off. Any failure returns an error and
+    /// nothing else: a partial round never leaves this function (Invariant 1).
+    pub async fn fetch(&self, resume: &Resume) -> Result<Fetch, SourceError> {
+        let scoped =
+            groups::resolve(&self.http, &self.graph, &self.groups, &resume.bindings).await?;
+        let mut ids: Vec<String> = scoped.iter().map(|g| g.id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        let group_rounds = async {
+            let mut rounds = Vec::new();
+            for chunk in ids.chunks(MAX_IDS_PER_QUERY) {
+                let link = resume.group_links.get(chunk).map(String::as_str);
+                let query = self.groups_query(chunk);
+                rounds.push(delta::groups_round(&self.http, chunk.to_vec(), &query, link).await?);
+            }
+            Ok::<_, SourceError>(rounds)
+        };
+        let users_query = self.users_query();
+        let users_round =
+            delta::users_round(&self.http, &users_query, resume.users_link.as_deref());
+        let (groups, users) = tokio::join!(group_rounds, users_round);
+        let (groups, users) = (groups?, users?);
+        let transitive = match self.members {
+            Members::Direct => None,
+            Members::Transitive => {
+                let mut listings = Vec::with_capacity(ids.len());
+                for id in &ids {
+                    listings.push(groups::transitive_members(&self.http, &self.graph, id).await?);
+                }
+                Some(listings)
+            }
+        };
+        // A bound group that Graph reports gone loses its binding: the name is looked up again.
+        let gone = |id: &str| {
+            groups.iter().any(|round| {
+                round.removed.contains_key(id)
+                    || (round.kind == RoundKind::Full
+                        && round.ids.iter().any(|i| i == id)
+                        && !round.groups.contains_key(id))
+            })
+        };
+        let scoped = scoped.into_iter().filter(|g| !gone(&g.id)).collect();
+        Ok(Fetch {
+            scoped,
+            groups,
+            users,
+            transitive,
+        })
+    }
+}
+
+/// `a=b&c=d` with each value percent-encoded (the `$` of OData options kept readable).
+fn encode_query(pairs: &[(&str, &str)]) -> String {
+    let mut url = reqwest::Url::parse("http://x/").expect("a constant URL parses");
+    url.query_pairs_mut().extend_pairs(pairs);
+    url.query().unwrap_or_default().replace("%24", "$")
+}

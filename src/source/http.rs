@@ -1,0 +1,214 @@
+//! Every GET to Microsoft Graph goes through here: bearer token, retries with `Retry-After` and
+//! jittered backoff, one token renewal on 401, and the resync signal.
+//!
+//! Part of `source/`: `delta.rs` and `groups.rs` ask for typed JSON; this file decides what a
+//! status means. It never logs a URL's query (delta tokens) or a token, only the path.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use reqwest::StatusCode;
+use reqwest::header::{ACCEPT, RETRY_AFTER};
+use serde::de::DeserializeOwned;
+
+use super::SourceError;
+use super::auth::TokenSource;
+use super::page::GraphErrorBody;
+use super::retry::{Jitter, RetryPolicy, parse_retry_after};
+
+/// Why a request did not give a value.
+#[derive(Debug)]
+pub enum Failure {
+    /// Graph said the delta token is no longer usable (410, `syncStateNotFound`,
+    /// `resyncRequired`): the caller starts its query over as a full round.
+    Resync,
+    Error(SourceError),
+}
+
+impl From<SourceError> for Failure {
+    fn from(err: SourceError) -> Self {
+        Failure::Error(err)
+    }
+}
+
+/// The HTTP side of the Graph client.
+pub struct GraphHttp {
+    client: reqwest::Client,
+    auth: TokenSource,
+    policy: RetryPolicy,
+    jitter: Jitter,
+    requests: AtomicU64,
+}
+
+impl GraphHttp {
+    pub fn new(client: reqwest::Client, auth: TokenSource, policy: RetryPolicy) -> Self {
+        GraphHttp {
+            client,
+            auth,
+            policy,
+            jitter: Jitter::new(),
+            requests: AtomicU64::new(0),
+        }
+    }
+
+    pub fn set_policy(&mut self, policy: RetryPolicy) {
+        self.policy = policy;
+    }
+
+    /// Requests sent to Graph so far (every attempt counts), tokens not included.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    pub fn auth(&self) -> &TokenSource {
+        &self.auth
+    }
+
+    /// GETs `url` and parses the body as `T`, retrying what is worth retrying.
+    pub async fn get_json<T: DeserializeOwned>(&self, url: &str) -> Result<T, Failure> {
+        let path = path_of(url);
+        let mut attempt = 0u32;
+        let mut waited = Duration::ZERO;
+        let mut renewed_token = false;
+        loop {
+            attempt += 1;
+            let token = self.auth.token().await?;
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let sent = self
+                .client
+                .get(url)
+                .bearer_auth(token.expose())
+                .header(ACCEPT, "application/json")
+                .send()
+                .await;
+            let (retry_after, why) = match sent {
+                Err(err) => (None, describe_transport(&err)),
+                Ok(response) if response.status().is_success() => match response.bytes().await {
+                    Ok(body) => match serde_json::from_slice::<T>(&body) {
+                        Ok(value) => return Ok(value),
+                        Err(err) => (
+                            None,
+                            format!("a body that is not the expected JSON ({err})"),
+                        ),
+                    },
+                    Err(err) => (None, describe_transport(&err)),
+                },
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = response
+                        .headers()
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                    let body = response.bytes().await.unwrap_or_default();
+                    let error = GraphErrorBody::parse(&body);
+                    match status {
+                        StatusCode::UNAUTHORIZED if !renewed_token => {
+                            tracing::info!(%path, "Graph refused the token (401); getting a new one");
+                            self.auth.invalidate(&token).await;
+                            renewed_token = true;
+                            attempt -= 1;
+                            continue;
+                        }
+                        StatusCode::GONE => return Err(Failure::Resync),
+                        StatusCode::TOO_MANY_REQUESTS
+                        | StatusCode::SERVICE_UNAVAILABLE
+                        | StatusCode::GATEWAY_TIMEOUT => (retry_after, status_line(status, &error)),
+                        _ if status.is_client_error() && error.asks_for_resync() => {
+                            return Err(Failure::Resync);
+                        }
+                        _ => return Err(graph_error(&path, status, error).into()),
+                    }
+                }
+            };
+            match self
+                .policy
+                .next_delay(attempt, retry_after, waited, self.jitter.next())
+            {
+                Some(delay) => {
+                    tracing::warn!(%path, attempt, wait_ms = delay.as_millis() as u64, "Graph request failed ({why}); retrying");
+                    tokio::time::sleep(delay).await;
+                    waited += delay;
+                }
+                None => {
+                    return Err(SourceError::GaveUp {
+                        path,
+                        attempts: attempt,
+                        waited,
+                        last: why,
+                    }
+                    .into());
+                }
+            }
+        }
+    }
+}
+
+/// `GET /v1.0/users/delta`: the method and path of a URL, without its query (which may carry
+/// delta tokens) — what messages show.
+pub fn path_of(url: &str) -> String {
+    let path = reqwest::Url::parse(url)
+        .map(|u| u.path().to_owned())
+        .unwrap_or_else(|_| url.split('?').next().unwrap_or_default().to_owned());
+    format!("GET {path}")
+}
+
+fn describe_transport(err: &reqwest::Error) -> String {
+    let kind = if err.is_timeout() {
+        "no answer in time (request_timeout)"
+    } else if err.is_connect() {
+        "cannot connect"
+    } else if err.is_body() || err.is_decode() {
+        "the response was cut off"
+    } else {
+        "a transport error"
+    };
+    // reqwest's own text may include the URL with its delta token; the path is enough.
+    let mut source = std::error::Error::source(err);
+    let mut detail = String::new();
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    if detail.is_empty() {
+        kind.to_owned()
+    } else {
+        format!("{kind}: {detail}")
+    }
+}
+
+fn status_line(status: StatusCode, error: &GraphErrorBody) -> String {
+    if error.code.is_empty() {
+        status.to_string()
+    } else {
+        format!("{status} {}", error.code)
+    }
+}
+
+fn graph_error(path: &str, status: StatusCode, error: GraphErrorBody) -> SourceError {
+    let hint = match status {
+        StatusCode::UNAUTHORIZED => {
+            "Graph refused a fresh token: check that the app registration is in this tenant"
+        }
+        StatusCode::FORBIDDEN => {
+            "grant the app registration the application permissions User.Read.All and GroupMember.Read.All, with admin consent"
+        }
+        StatusCode::NOT_FOUND => "the object does not exist (any more); check [source] groups",
+        StatusCode::BAD_REQUEST => {
+            "this is a bug in entrasync or an unsupported query; please report it with the request id"
+        }
+        _ => "the next cycle tries again",
+    };
+    SourceError::Graph {
+        path: path.to_owned(),
+        status: status.as_u16(),
+        code: if error.code.is_empty() {
+            "-".into()
+        } else {
+            error.code
+        },
+        message: error.message,
+        request_id: error.request_id.unwrap_or_else(|| "-".into()),
+        hint,
+    }
+}
