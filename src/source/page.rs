@@ -4,7 +4,6 @@
 //! Part of `source/`: `http.rs` hands bodies here, `delta.rs` and `groups.rs` get typed pages.
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 
 use super::model::{MemberKind, Removal, User};
 
@@ -21,7 +20,7 @@ pub struct Page<T> {
 
 /// Parses a page body (what `http.rs` does for real, through `get_json`).
 #[cfg(test)]
-pub fn parse_page<T: DeserializeOwned>(body: &[u8]) -> Result<Page<T>, serde_json::Error> {
+pub fn parse_page<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Page<T>, serde_json::Error> {
     serde_json::from_slice(body)
 }
 
