@@ -1,0 +1,172 @@
+//! The command line of ARCHITECTURE §3: parsing, and running the chosen command.
+//!
+//! Decides *when* the engine runs (once, on demand, for the demo), never *how*. Configuration is
+//! validated here before anything else happens; every failure comes back as an error whose
+//! [`exit_status`] is the contract's 1 or 2.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::config::{self, ConfigError};
+use crate::engine::{self, CycleError, CycleReport};
+use crate::snapshot::Snapshot;
+use crate::source::Graph;
+
+/// Keeps an application's users in step with Microsoft Entra ID, by pulling Graph delta rounds.
+#[derive(Debug, Parser)]
+#[command(name = "entrasync", version, about, long_about = None)]
+pub struct Cli {
+    /// The configuration file.
+    #[arg(long, global = true, env = "ENTRASYNC_CONFIG", default_value = config::DEFAULT_CONFIG_PATH)]
+    pub config: PathBuf,
+    /// How log lines look on standard error.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// More log detail (-v: debug, -vv: trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less log detail (-q: warnings and errors only, -qq: errors only).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub quiet: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run one cycle now, then exit: read what changed in Entra since the last cycle and commit
+    /// it to the snapshot in state_dir.
+    Once(OnceArgs),
+    /// Forget the delta links: the next cycle reads everything again (a full round). Removes
+    /// nothing by itself.
+    Reset,
+    /// Run against the built-in Graph emulator and a sample tenant, in ./entrasync-demo/.
+    Demo,
+}
+
+#[derive(Debug, Args)]
+pub struct OnceArgs {
+    /// Print the cycle report as JSON on standard output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Sets up logging on standard error, as the flags ask.
+pub fn init_logging(cli: &Cli) {
+    let level = match i16::from(cli.verbose) - i16::from(cli.quiet) {
+        i16::MIN..=-2 => tracing::Level::ERROR,
+        -1 => tracing::Level::WARN,
+        0 => tracing::Level::INFO,
+        1 => tracing::Level::DEBUG,
+        _ => tracing::Level::TRACE,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs the command; `Ok` carries the exit status (0, or 3 when the cycle ran but not fully).
+pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    match &cli.command {
+        Command::Once(args) => once(&cli.config, args).await,
+        Command::Reset => reset(&cli.config),
+        Command::Demo => crate::demo::run().await,
+    }
+}
+
+/// The contract's exit status for an error: 2 for usage and configuration, else 1.
+pub fn exit_status(err: &anyhow::Error) -> u8 {
+    for cause in err.chain() {
+        if cause.is::<ConfigError>() {
+            return 2;
+        }
+        if let Some(CycleError::Source(source)) = cause.downcast_ref::<CycleError>() {
+            if source.is_config_problem() {
+                return 2;
+            }
+        }
+    }
+    1
+}
+
+fn load_config(path: &Path) -> Result<config::Config, ConfigError> {
+    let config = config::load(path)?;
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
+    Ok(config)
+}
+
+fn open_snapshot(state_dir: &Path) -> anyhow::Result<Snapshot> {
+    let opened = Snapshot::open(state_dir)?;
+    if let Some(aside) = &opened.recovered_from {
+        tracing::warn!(
+            moved_to = %aside.display(),
+            "the snapshot was damaged and has been moved aside; this cycle reads everything again"
+        );
+    }
+    Ok(opened.snapshot)
+}
+
+async fn once(path: &Path, args: &OnceArgs) -> anyhow::Result<u8> {
+    let config = load_config(path)?;
+    let snapshot = open_snapshot(&config.state_dir)?;
+    let graph = Graph::new(&config.source).map_err(CycleError::from)?;
+    let report = engine::cycle(&graph, &snapshot).await?;
+    print_report(&report, args.json)?;
+    Ok(0)
+}
+
+fn reset(path: &Path) -> anyhow::Result<u8> {
+    let config = load_config(path)?;
+    let snapshot = open_snapshot(&config.state_dir)?;
+    snapshot.forget_delta_links()?;
+    println!(
+        "forgot the delta links in {}: the next cycle reads everything again",
+        config.state_dir.display()
+    );
+    Ok(0)
+}
+
+/// Prints a cycle report: a few lines for people, or one JSON document.
+pub fn print_report(report: &CycleReport, json: bool) -> anyhow::Result<()> {
+    if json {
+        let text = serde_json::to_string_pretty(report).context("cannot write the report as JSON")?;
+        println!("{text}");
+        return Ok(());
+    }
+    let u = &report.users_round;
+    println!(
+        "users round ({:?}): {} changed, {} removed, {} pages",
+        u.kind, u.changed, u.removed, u.stats.pages
+    );
+    for (i, g) in report.group_rounds.iter().enumerate() {
+        println!(
+            "groups round {} ({:?}): {} changed, {} removed, {} pages",
+            i + 1,
+            g.kind,
+            g.changed,
+            g.removed,
+            g.stats.pages
+        );
+    }
+    let s = &report.snapshot;
+    println!(
+        "snapshot: {} users, {} groups, {} memberships; {} Graph requests in {} ms",
+        s.users,
+        s.groups,
+        s.memberships,
+        report.graph_requests,
+        report.duration.as_millis()
+    );
+    Ok(())
+}
