@@ -21,9 +21,13 @@ fn example_with_secret(dir: &Path) -> std::path::PathBuf {
 #[test]
 fn the_commented_example_loads() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = entrasync::config::load(&example_with_secret(dir.path())).expect("example is valid");
+    let config =
+        entrasync::config::load(&example_with_secret(dir.path())).expect("example is valid");
     assert_eq!(config.source.tenant_id, "contoso.onmicrosoft.com");
-    assert_eq!(config.source.groups, ["Stratsys Full Users", "Stratsys Readers"]);
+    assert_eq!(
+        config.source.groups,
+        ["Stratsys Full Users", "Stratsys Readers"]
+    );
     assert_eq!(config.source.client_secret.expose(), "example-secret");
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
 }
@@ -32,7 +36,9 @@ fn the_commented_example_loads() {
 fn a_typo_exits_2_with_one_line_naming_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = example_with_secret(dir.path());
-    let text = std::fs::read_to_string(&path).unwrap().replace("members = ", "membres = ");
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("members = ", "membres = ");
     std::fs::write(&path, text).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_entrasync"))
         .args(["--config", path.to_str().unwrap(), "once"])
@@ -40,7 +46,10 @@ fn a_typo_exits_2_with_one_line_naming_the_key() {
         .expect("run entrasync");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("membres") && stderr.contains("members"), "{stderr}");
+    assert!(
+        stderr.contains("membres") && stderr.contains("members"),
+        "{stderr}"
+    );
     assert!(stderr.contains(path.to_str().unwrap()), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }

@@ -20,7 +20,9 @@ pub struct Page<T> {
 
 /// Parses a page body (what `http.rs` does for real, through `get_json`).
 #[cfg(test)]
-pub fn parse_page<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Page<T>, serde_json::Error> {
+pub fn parse_page<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+) -> Result<Page<T>, serde_json::Error> {
     serde_json::from_slice(body)
 }
 
