@@ -1,0 +1,113 @@
+//! The binary against the emulator, as an operator runs it: exit statuses of ARCHITECTURE §3,
+//! one-line messages, and a secret that never shows.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{DEMO_GROUPS, demo_tenant, write_config};
+use entrasync::emulator::{Emulator, EmulatorOptions};
+
+/// Runs the binary off the async runtime's threads, so the emulator keeps serving.
+async fn entrasync(config: &Path, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_entrasync"));
+    command.arg("--config").arg(config).args(args);
+    command.env_remove("ENTRASYNC_CONFIG");
+    tokio::task::spawn_blocking(move || command.output().expect("run entrasync"))
+        .await
+        .expect("the blocking task finishes")
+}
+
+async fn emulator() -> Emulator {
+    Emulator::start(demo_tenant(), EmulatorOptions::default())
+        .await
+        .expect("the emulator starts")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_runs_a_cycle_and_reports_it_as_json() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = emulator.client_secret();
+    let config = write_config(&dir, &emulator, &DEMO_GROUPS, "direct", &secret);
+    let out = entrasync(&config, &["once", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value =
+        serde_json::from_slice(&out.stdout).expect("the report is JSON");
+    assert_eq!(report["users_round"]["kind"], "full");
+    let (users, _, _) = emulator.mutate(|t| t.counts());
+    assert_eq!(report["snapshot"]["users"], users);
+
+    let out = entrasync(&config, &["once", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["users_round"]["kind"], "incremental");
+    assert_eq!(report["users_round"]["changed"], 0);
+
+    // reset forgets the links: the next cycle is a full round again, and removes no one.
+    let out = entrasync(&config, &["reset"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let out = entrasync(&config, &["once", "--json"]).await;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["users_round"]["kind"], "full");
+    assert_eq!(report["snapshot"]["users"], users);
+    for output in [&out.stdout, &out.stderr] {
+        let text = String::from_utf8_lossy(output);
+        assert!(!text.contains(&secret), "the secret leaked: {text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_exits_1_with_the_aadsts_code_and_never_the_secret() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wrong = "Wr0ng~Secret-value-that-must-not-leak";
+    let config = write_config(&dir, &emulator, &DEMO_GROUPS, "direct", wrong);
+    let out = entrasync(&config, &["once"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("AADSTS7000215"), "{stderr}");
+    assert!(stderr.contains("secret"), "says what to fix: {stderr}");
+    for output in [&out.stdout, &out.stderr] {
+        assert!(!String::from_utf8_lossy(output).contains(wrong));
+    }
+    // Nothing was written: no delta link, so the next good run is a full round.
+    std::fs::write(dir.path().join("client-secret"), emulator.client_secret()).expect("write");
+    let out = entrasync(&config, &["once", "--json"]).await;
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["users_round"]["kind"], "full");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_name_that_matches_nothing_exits_2_naming_it() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = emulator.client_secret();
+    let groups = ["Stratsys Full Users", "Stratsys Redaers"];
+    let config = write_config(&dir, &emulator, &groups, "direct", &secret);
+    let out = entrasync(&config, &["once"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("Stratsys Redaers"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+}
+
+#[test]
+fn demo_runs_a_full_then_an_incremental_cycle() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = || {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_entrasync"));
+        command.arg("demo").current_dir(dir.path());
+        command.output().expect("run entrasync demo")
+    };
+    for _ in 0..2 {
+        // Twice: a second demo starts from a fresh snapshot again.
+        let out = run();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("users round (Full)"), "{stdout}");
+        assert!(stdout.contains("users round (Incremental): 3 changed"), "{stdout}");
+        assert!(dir.path().join("entrasync-demo/entrasync.toml").is_file());
+    }
+}

@@ -1,0 +1,186 @@
+//! Shared by the integration tests: an emulator on a free port, a config pointing at it (written
+//! to a temporary directory and loaded through `config::load`, as the binary does), the Graph
+//! client and a fresh snapshot, plus views of the tenant to compare the snapshot against.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use entrasync::config::{self, Config};
+use entrasync::emulator::{Emulator, EmulatorOptions, Tenant};
+use entrasync::engine::{self, CycleError, CycleReport};
+use entrasync::snapshot::Snapshot;
+use entrasync::source::{Graph, RetryPolicy, User};
+
+/// The scoped groups of the sample tenant the tests use.
+pub const DEMO_GROUPS: [&str; 4] = entrasync::demo::DEMO_GROUPS;
+
+/// Retries short enough for tests, still exercising every path.
+pub fn fast_retries() -> RetryPolicy {
+    RetryPolicy {
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_secs(1),
+        max_total_wait: Duration::from_secs(3),
+        max_attempts: 3,
+    }
+}
+
+pub struct Harness {
+    pub emulator: Emulator,
+    pub dir: tempfile::TempDir,
+    pub config_path: PathBuf,
+    pub config: Config,
+    pub graph: Graph,
+    pub snapshot: Snapshot,
+}
+
+impl Harness {
+    /// The sample tenant, default page sizes, the four demo groups, direct members.
+    pub async fn demo() -> Harness {
+        Harness::start(demo_tenant(), EmulatorOptions::default(), &DEMO_GROUPS, "direct").await
+    }
+
+    pub async fn start(
+        tenant: Tenant,
+        options: EmulatorOptions,
+        groups: &[&str],
+        members: &str,
+    ) -> Harness {
+        let emulator = Emulator::start(tenant, options)
+            .await
+            .expect("the emulator starts on a free port");
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let config_path = write_config(&dir, &emulator, groups, members, &emulator.client_secret());
+        let config = config::load(&config_path).expect("the test config is valid");
+        let graph = Graph::new(&config.source)
+            .expect("the HTTP client builds")
+            .with_retry_policy(fast_retries());
+        let snapshot = Snapshot::open(&config.state_dir)
+            .expect("a fresh snapshot opens")
+            .snapshot;
+        Harness {
+            emulator,
+            dir,
+            config_path,
+            config,
+            graph,
+            snapshot,
+        }
+    }
+
+    pub async fn cycle(&self) -> Result<CycleReport, CycleError> {
+        engine::cycle(&self.graph, &self.snapshot).await
+    }
+
+    /// The ids of the configured groups in the emulator's tenant.
+    pub fn scoped_ids(&self, groups: &[&str]) -> Vec<String> {
+        self.emulator.mutate(|t| {
+            groups
+                .iter()
+                .map(|g| t.group_id_by_name(g).unwrap_or_else(|| (*g).to_owned()))
+                .collect()
+        })
+    }
+
+    /// Asserts that the snapshot holds exactly the tenant's users and the scoped groups' members.
+    pub fn assert_matches_tenant(&self, scoped: &[String]) {
+        let state = self.snapshot.source_state().expect("the snapshot reads");
+        let (users, groups) = self.emulator.mutate(|t| (users_view(t), groups_view(t, scoped)));
+        assert_eq!(state.users.len(), users.len(), "number of users");
+        assert!(state.users == users, "the snapshot's users differ from the tenant's");
+        let snapshot_groups: BTreeMap<String, GroupView> = scoped
+            .iter()
+            .filter(|id| state.groups.contains_key(*id))
+            .map(|id| {
+                let name = state.groups[id].display_name.clone();
+                let members = self
+                    .snapshot
+                    .members(id)
+                    .expect("members read")
+                    .into_iter()
+                    .map(|m| m.id)
+                    .collect();
+                (id.clone(), GroupView { name, members })
+            })
+            .collect();
+        assert_eq!(snapshot_groups, groups, "scoped groups and their members");
+    }
+}
+
+/// The sample tenant as `demo` uses it.
+pub fn demo_tenant() -> Tenant {
+    Tenant::from_json(entrasync::emulator::DEMO_TENANT_JSON).expect("the demo tenant parses")
+}
+
+/// Writes a config for `emulator` into `dir` with `secret` in a secret file; returns its path.
+pub fn write_config(
+    dir: &tempfile::TempDir,
+    emulator: &Emulator,
+    groups: &[&str],
+    members: &str,
+    secret: &str,
+) -> PathBuf {
+    std::fs::write(dir.path().join("client-secret"), secret).expect("write the secret");
+    let groups = groups
+        .iter()
+        .map(|g| format!("{g:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let text = format!(
+        "state_dir = \"state\"\n[source]\ntenant_id = {tenant:?}\nclient_id = {client:?}\n\
+         client_secret_file = \"client-secret\"\nauthority_url = {url:?}\ngraph_url = {url:?}\n\
+         groups = [{groups}]\nmembers = {members:?}\nmax_retry_wait = \"3s\"\n",
+        tenant = emulator.tenant_id(),
+        client = emulator.client_id(),
+        url = emulator.base_url(),
+    );
+    let path = dir.path().join("entrasync.toml");
+    std::fs::write(&path, text).expect("write the config");
+    path
+}
+
+/// Every live user of the tenant as the source model sees it (only the selected properties).
+pub fn users_view(tenant: &Tenant) -> BTreeMap<String, User> {
+    tenant
+        .user_ids()
+        .into_iter()
+        .filter_map(|id| {
+            let value = tenant.user(&id)?;
+            let user: User = serde_json::from_value(value).expect("a tenant user reads as a User");
+            Some((id, user))
+        })
+        .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupView {
+    pub name: Option<String>,
+    pub members: BTreeSet<String>,
+}
+
+/// The scoped groups that exist in the tenant, with their direct members.
+pub fn groups_view(tenant: &Tenant, scoped: &[String]) -> BTreeMap<String, GroupView> {
+    scoped
+        .iter()
+        .filter_map(|id| {
+            let group = tenant.group(id)?;
+            let name = group["displayName"].as_str().map(str::to_owned);
+            let members = tenant.members(id).into_iter().collect();
+            Some((id.clone(), GroupView { name, members }))
+        })
+        .collect()
+}
+
+/// How many entries differ between two maps (changed or added), and how many were removed.
+pub fn changed_and_removed<V: PartialEq>(
+    before: &BTreeMap<String, V>,
+    after: &BTreeMap<String, V>,
+) -> (usize, usize) {
+    let changed = after
+        .iter()
+        .filter(|(id, v)| before.get(*id) != Some(*v))
+        .count();
+    let removed = before.keys().filter(|id| !after.contains_key(*id)).count();
+    (changed, removed)
+}
