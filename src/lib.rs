@@ -5,8 +5,11 @@
 //! `engine` runs a cycle in that order; `cli` decides when; `config` turns the file into
 //! validated values first; `emulator` is a local Graph for the tests and the demo.
 
+pub mod cli;
 pub mod config;
+pub mod demo;
 pub mod emulator;
+pub mod engine;
 pub mod secret;
 pub mod snapshot;
 pub mod source;

@@ -1,6 +1,27 @@
-//! Placeholder while snapshot/ and emulator/ land on their branches; the real main (see git
-//! history, `cli::run`) comes back with them.
-fn main() {
-    eprintln!("entrasync: being assembled");
-    std::process::exit(1);
+//! The `entrasync` binary: parse the command line, run it, map the outcome to an exit status
+//! (ARCHITECTURE §3: 0 done, 1 could not run, 2 bad usage or config, 3 partly done).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use entrasync::cli::{self, Cli};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    cli::init_logging(&cli);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("entrasync: cannot start the async runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(cli::run(cli)) {
+        Ok(status) => ExitCode::from(status),
+        Err(err) => {
+            eprintln!("entrasync: {err}");
+            ExitCode::from(cli::exit_status(&err))
+        }
+    }
 }

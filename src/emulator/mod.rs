@@ -1,1 +1,198 @@
-//! A local Microsoft Graph for the tests and the demo. (stub, being written)
+//! A local Microsoft Graph, served over real HTTP on 127.0.0.1: the token endpoint, `users/delta`,
+//! `groups/delta`, and the directory reads entrasync and its tests use.
+//!
+//! Outside the flow: the tests and `entrasync demo` point `[source] authority_url` and `graph_url`
+//! at it, and `source/` cannot tell it from Microsoft. It behaves as `graph-delta.md` describes
+//! the real service (server-chosen page sizes, a large group repeated across pages, opaque tokens
+//! that encode a position in the tenant's change log, `@removed` objects and members, 400 for
+//! more than 50 ids in a filter). Tests change its [`Tenant`] while it runs, count its requests
+//! and inject faults ([`FaultRule`]).
+
+mod auth;
+mod cursor;
+mod delta;
+mod directory;
+mod faults;
+mod load;
+mod server;
+mod tenant;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde_json::Value;
+
+pub use faults::{Endpoint, FaultKind, FaultRule, Faults, RequestLog};
+pub use load::{DEMO_TENANT_JSON, TenantError, synthetic_group_id};
+pub use tenant::{Presence, Tenant};
+
+use faults::lock;
+use load::SplitMix;
+
+/// How the emulator cuts pages and how long its tokens live.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmulatorOptions {
+    /// Users per `users/delta` page (Graph: about 200).
+    pub user_page_size: usize,
+    /// Members per `groups/delta` page, across the groups on it; a larger group spans pages.
+    pub member_page_size: usize,
+    /// Groups per `groups/delta` page.
+    pub group_page_size: usize,
+    /// Items per page of `/members`, `/transitiveMembers`, `/memberOf` and `/groups` without
+    /// `$top` (Graph: 100; `$top` up to 999).
+    pub list_page_size: usize,
+    /// `expires_in` of the access tokens it issues.
+    pub token_lifetime: Duration,
+}
+
+impl Default for EmulatorOptions {
+    fn default() -> Self {
+        EmulatorOptions {
+            user_page_size: 200,
+            member_page_size: 500,
+            group_page_size: 100,
+            list_page_size: 100,
+            token_lifetime: Duration::from_secs(3599),
+        }
+    }
+}
+
+/// The state the request handlers share.
+struct Shared {
+    base_url: String,
+    options: EmulatorOptions,
+    client_secret: String,
+    tenant: Mutex<Tenant>,
+    /// Access tokens issued and not revoked, with when they expire.
+    tokens: Mutex<HashMap<String, Instant>>,
+    /// Delta and skip tokens of an older generation are expired.
+    generation: AtomicU64,
+    rounds: AtomicU64,
+    rng: Mutex<SplitMix>,
+    faults: Faults,
+    requests: RequestLog,
+    /// Recent pages per (round, page), kept only while a replay fault is armed.
+    served: Mutex<VecDeque<((u64, u32), Vec<Value>)>>,
+    /// Becomes true at shutdown; hanging requests wait for it.
+    stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Shared {
+    fn random(&self) -> u64 {
+        lock(&self.rng).next()
+    }
+}
+
+/// A running emulator. Dropping it without [`Emulator::shutdown`] leaves the server to the
+/// runtime, which ends it with itself.
+pub struct Emulator {
+    shared: Arc<Shared>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Emulator {
+    /// Serves `tenant` on a free port of 127.0.0.1.
+    pub async fn start(tenant: Tenant, options: EmulatorOptions) -> std::io::Result<Emulator> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let address = listener.local_addr()?;
+        let seed = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(7, |d| d.as_nanos() as u64)
+            ^ u64::from(address.port());
+        let mut rng = SplitMix::new(seed);
+        let client_secret = format!(
+            "emu~{:016x}{:08x}",
+            rng.next(),
+            rng.next() & 0xffff_ffff
+        );
+        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let shared = Arc::new(Shared {
+            base_url: format!("http://{address}"),
+            options,
+            client_secret,
+            tenant: Mutex::new(tenant),
+            tokens: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(1),
+            rounds: AtomicU64::new(0),
+            rng: Mutex::new(rng),
+            faults: Faults::default(),
+            requests: RequestLog::default(),
+            served: Mutex::new(VecDeque::new()),
+            stopping: stopping.clone(),
+        });
+        let app = axum::Router::new()
+            .fallback(server::handle)
+            .with_state(shared.clone());
+        let mut until = stopping;
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = until.wait_for(|stop| *stop).await;
+            });
+            if let Err(err) = serve.await {
+                tracing::error!("the Graph emulator stopped: {err}");
+            }
+        });
+        Ok(Emulator { shared, stop, task })
+    }
+
+    /// Serves the sample tenant (`config/demo-tenant.json`) with Graph's page sizes.
+    pub async fn start_demo() -> std::io::Result<Emulator> {
+        let tenant = Tenant::from_json(DEMO_TENANT_JSON)
+            .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidData, err))?;
+        Emulator::start(tenant, EmulatorOptions::default()).await
+    }
+
+    /// `http://127.0.0.1:PORT`: both `authority_url` and `graph_url`.
+    pub fn base_url(&self) -> &str {
+        &self.shared.base_url
+    }
+
+    pub fn tenant_id(&self) -> String {
+        lock(&self.shared.tenant).tenant_id().to_owned()
+    }
+
+    pub fn client_id(&self) -> String {
+        lock(&self.shared.tenant).client_id().to_owned()
+    }
+
+    /// The one client secret the token endpoint accepts (made up at start).
+    pub fn client_secret(&self) -> String {
+        self.shared.client_secret.clone()
+    }
+
+    /// Reads or changes the tenant while the server runs, as an admin would.
+    pub fn mutate<R>(&self, change: impl FnOnce(&mut Tenant) -> R) -> R {
+        change(&mut lock(&self.shared.tenant))
+    }
+
+    /// The requests served so far, per endpoint.
+    pub fn requests(&self) -> &RequestLog {
+        &self.shared.requests
+    }
+
+    /// The faults to inject into coming requests.
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
+    }
+
+    /// Expires every delta and skip token handed out so far: the next use of one gets
+    /// `400 syncStateNotFound`, as after seven days in Entra.
+    pub fn invalidate_delta_tokens(&self) {
+        self.shared.generation.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Revokes every access token: Graph answers 401 until a new one is fetched.
+    pub fn revoke_tokens(&self) {
+        lock(&self.shared.tokens).clear();
+    }
+
+    /// Stops serving: requests in flight finish, hanging ones are cut.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}

@@ -1,0 +1,498 @@
+//! The emulator's HTTP side: one handler that routes a request, checks its bearer token, fires
+//! any injected fault, and answers with Graph's JSON and error envelope.
+//!
+//! Part of `emulator/`. Routing is by hand, so OData's options (`$select`, `$filter`,
+//! `$skiptoken`, `$deltatoken` in either case) and the `/delta` and `/microsoft.graph.delta`
+//! spellings are read exactly as Graph reads them.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::Shared;
+use super::cursor::{Cursor, DeltaToken, Query};
+use super::delta::{groups_page, users_page};
+use super::directory;
+use super::faults::{Endpoint, FaultKind, lock};
+use super::auth;
+
+/// Graph accepts at most this many ids in one delta `$filter`.
+const MAX_FILTER_IDS: usize = 50;
+
+/// A Graph error to send: status and the `{"error": {...}}` envelope.
+#[derive(Debug)]
+pub struct GraphError {
+    status: u16,
+    code: String,
+    message: String,
+    inner_code: Option<String>,
+    location: Option<String>,
+    retry_after: Option<String>,
+}
+
+impl GraphError {
+    pub fn new(status: u16, code: &str, message: impl Into<String>) -> GraphError {
+        GraphError {
+            status,
+            code: code.to_owned(),
+            message: message.into(),
+            inner_code: None,
+            location: None,
+            retry_after: None,
+        }
+    }
+
+    fn sync_state_not_found() -> GraphError {
+        GraphError::new(
+            400,
+            "syncStateNotFound",
+            "The sync state generation is not found. The delta token is expired and data must be synchronized again.",
+        )
+    }
+
+    fn response(self, request_id: &str) -> Response {
+        let date = httpdate::fmt_http_date(std::time::SystemTime::now());
+        let mut inner = json!({"date": date, "request-id": request_id, "client-request-id": request_id});
+        if let Some(code) = &self.inner_code {
+            inner["code"] = json!(code);
+        }
+        let body = json!({"error": {"code": self.code, "message": self.message, "innerError": inner}});
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, axum::Json(body)).into_response();
+        let headers = response.headers_mut();
+        for (name, value) in [
+            (header::LOCATION, self.location),
+            (header::RETRY_AFTER, self.retry_after),
+        ] {
+            if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+                headers.insert(name, value);
+            }
+        }
+        response
+    }
+}
+
+/// A parsed GET: the emulator's base URL and the query options, keys lower-cased.
+pub struct Request {
+    pub base: String,
+    path: String,
+    params: Vec<(String, String)>,
+}
+
+impl Request {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `$select` as property names.
+    pub fn select(&self) -> Option<Vec<String>> {
+        self.get("$select").map(|s| {
+            s.split(',')
+                .map(|p| p.trim().to_owned())
+                .filter(|p| !p.is_empty())
+                .collect()
+        })
+    }
+
+    /// One page of a listing: `$top` items from the `$skiptoken` offset, with a next link.
+    pub fn listing(&self, items: Vec<Value>, entity: &str) -> Result<Value, GraphError> {
+        let top = match self.get("$top") {
+            None => 100,
+            Some(t) => t
+                .parse::<usize>()
+                .ok()
+                .filter(|t| (1..=999).contains(t))
+                .ok_or_else(|| {
+                    GraphError::new(400, "Request_BadRequest", format!("Invalid page size specified: '{t}'. Must be between 1 and 999 inclusive."))
+                })?,
+        };
+        let offset = match self.get("$skiptoken") {
+            None => 0,
+            Some(token) => token
+                .strip_prefix('l')
+                .and_then(|n| usize::from_str_radix(n, 16).ok())
+                .ok_or_else(|| GraphError::new(400, "Request_BadRequest", "The skip token is invalid."))?,
+        };
+        let end = (offset + top).min(items.len());
+        let mut page = json!({
+            "@odata.context": format!("{}/v1.0/$metadata#{entity}", self.base),
+            "value": items.get(offset..end).unwrap_or_default(),
+        });
+        if end < items.len() {
+            let mut url = reqwest::Url::parse(&format!("{}{}", self.base, self.path))
+                .map_err(|e| GraphError::new(500, "InternalServerError", e.to_string()))?;
+            url.query_pairs_mut()
+                .extend_pairs(self.params.iter().filter(|(k, _)| k != "$skiptoken"))
+                .append_pair("$skiptoken", &format!("l{end:x}"));
+            page["@odata.nextLink"] = json!(url.as_str());
+        }
+        Ok(page)
+    }
+}
+
+/// Where a request goes.
+enum Route {
+    Delta(Endpoint),
+    User(String),
+    MemberOf(String),
+    Groups,
+    Group(String),
+    Members(String, bool),
+    Other,
+}
+
+impl Route {
+    fn parse(path: &str) -> Route {
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let delta = |s: &str| s == "delta" || s == "microsoft.graph.delta";
+        match segments.as_slice() {
+            ["v1.0", "users", d] if delta(d) => Route::Delta(Endpoint::UsersDelta),
+            ["v1.0", "groups", d] if delta(d) => Route::Delta(Endpoint::GroupsDelta),
+            ["v1.0", "users", id] => Route::User(decode(id)),
+            ["v1.0", "users", id, "memberOf"] => Route::MemberOf(decode(id)),
+            ["v1.0", "groups"] => Route::Groups,
+            ["v1.0", "groups", id] => Route::Group(decode(id)),
+            ["v1.0", "groups", id, "members"] => Route::Members(decode(id), false),
+            ["v1.0", "groups", id, "transitiveMembers"] => Route::Members(decode(id), true),
+            _ => Route::Other,
+        }
+    }
+
+    fn endpoint(&self) -> Endpoint {
+        match self {
+            Route::Delta(endpoint) => *endpoint,
+            Route::User(_) => Endpoint::User,
+            Route::MemberOf(_) => Endpoint::MemberOf,
+            Route::Groups => Endpoint::GroupsList,
+            Route::Group(_) => Endpoint::Group,
+            Route::Members(_, false) => Endpoint::Members,
+            Route::Members(_, true) => Endpoint::TransitiveMembers,
+            Route::Other => Endpoint::Other,
+        }
+    }
+}
+
+fn decode(segment: &str) -> String {
+    reqwest::Url::parse(&format!("http://x/{segment}"))
+        .ok()
+        .and_then(|u| u.path_segments()?.next().map(str::to_owned))
+        .map(|s| s.replace("%20", " "))
+        .unwrap_or_else(|| segment.to_owned())
+}
+
+/// Every request comes here.
+pub async fn handle(State(shared): State<Arc<Shared>>, request: axum::extract::Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts.uri.path().to_owned();
+    let request_id = format!("{:016x}", shared.random());
+    if let Some(tenant) = path
+        .strip_prefix('/')
+        .and_then(|p| p.strip_suffix("/oauth2/v2.0/token"))
+    {
+        shared.requests.record(Endpoint::Token);
+        if parts.method != Method::POST {
+            return GraphError::new(405, "invalid_request", "Use POST.").response(&request_id);
+        }
+        let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+        return auth::token(&shared, tenant, &body);
+    }
+    let route = Route::parse(&path);
+    let endpoint = route.endpoint();
+    shared.requests.record(endpoint);
+    let params = parse_query(parts.uri.query().unwrap_or_default());
+    let request = Request { base: shared.base_url.clone(), path, params };
+    if parts.method != Method::GET {
+        return GraphError::new(405, "Request_BadRequest", "The emulator serves only GET on Graph paths.").response(&request_id);
+    }
+    let bearer = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if let Err((code, message)) = auth::check_bearer(&shared, bearer) {
+        return GraphError::new(401, code, message).response(&request_id);
+    }
+    let page = request
+        .get("$skiptoken")
+        .and_then(Cursor::decode)
+        .map_or(0, |c| c.page);
+    let fault = shared.faults.take(endpoint, page);
+    if let Some(kind) = &fault {
+        if let Some(response) = fail(&shared, kind, &request, &request_id).await {
+            return response;
+        }
+    }
+    let answer = match route {
+        Route::Delta(endpoint) => delta(&shared, endpoint, &request),
+        Route::Other => Err(GraphError::new(400, "BadRequest", format!("Resource not found for the segment '{}'.", request.path))),
+        route => {
+            let tenant = lock(&shared.tenant);
+            let listed = match route {
+                Route::User(id) => directory::user(&tenant, &id, &request),
+                Route::MemberOf(id) => directory::member_of(&tenant, &id, &request),
+                Route::Groups => directory::groups(&tenant, &request),
+                Route::Group(id) => directory::group(&tenant, &id, &request),
+                Route::Members(id, transitive) => directory::members(&tenant, &id, &request, transitive),
+                Route::Delta(_) | Route::Other => unreachable!("handled above"),
+            };
+            listed.map(|value| (value, None))
+        }
+    };
+    let (mut answer, round_page) = match answer {
+        Ok(answer) => answer,
+        Err(err) => return err.response(&request_id),
+    };
+    if let (Some(FaultKind::Replay { earlier }), Some(key)) = (&fault, round_page) {
+        replay(&shared, &mut answer, key, *earlier);
+    }
+    let body = serde_json::to_vec(&answer).unwrap_or_default();
+    let mut response = Response::new(Body::empty());
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"),
+    );
+    if let Ok(id) = HeaderValue::from_str(&request_id) {
+        headers.insert("request-id", id.clone());
+        headers.insert("client-request-id", id);
+    }
+    if fault == Some(FaultKind::TruncatedBody) {
+        // Promise the whole body, send half: the connection closes before the message ends.
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        *response.body_mut() = Body::from(body[..body.len() / 2].to_vec());
+    } else {
+        *response.body_mut() = Body::from(body);
+    }
+    response
+}
+
+/// The response of a fault that answers instead of the endpoint; `None` for the faults that
+/// change the real answer (`TruncatedBody`, `Replay`).
+async fn fail(shared: &Shared, kind: &FaultKind, request: &Request, request_id: &str) -> Option<Response> {
+    let err = match kind {
+        FaultKind::TooManyRequests { retry_after } => {
+            let mut err = GraphError::new(429, "TooManyRequests", "Please retry again later.");
+            err.inner_code = Some("429".into());
+            err.retry_after = retry_after.clone();
+            err
+        }
+        FaultKind::ServiceUnavailable { retry_after } => {
+            let mut err = GraphError::new(503, "serviceNotAvailable", "The service is temporarily unavailable.");
+            err.retry_after = retry_after.clone();
+            err
+        }
+        FaultKind::GatewayTimeout => GraphError::new(504, "gatewayTimeout", "The gateway did not receive a timely response."),
+        FaultKind::Gone => {
+            let mut err = GraphError::new(410, "Gone", "The tenant was moved; resynchronize.");
+            let kind = if request.path.contains("/groups/") { "groups" } else { "users" };
+            err.location = Some(format!("{}/v1.0/{kind}/delta?$deltatoken=", request.base));
+            err
+        }
+        FaultKind::SyncStateNotFound => GraphError::sync_state_not_found(),
+        FaultKind::ResyncRequired => GraphError::new(400, "resyncRequired", "The delta token is no longer valid, and the app must reset the sync state."),
+        FaultKind::NestedSyncStateNotFound => {
+            let mut err = GraphError::new(400, "BadRequest", "The request cannot be served.");
+            err.inner_code = Some("SyncStateNotFound".into());
+            err
+        }
+        FaultKind::Status { status, code } => GraphError::new(*status, code, format!("Injected {status} {code}.")),
+        FaultKind::Hang => {
+            let mut stopping = shared.stopping.clone();
+            let _ = stopping.wait_for(|stop| *stop).await;
+            GraphError::new(503, "serviceNotAvailable", "The emulator is shutting down.")
+        }
+        FaultKind::TruncatedBody | FaultKind::Replay { .. } => return None,
+    };
+    Some(err.response(request_id))
+}
+
+/// Puts the objects of an earlier page of the same round in front of this page's.
+fn replay(shared: &Shared, answer: &mut Value, (round, page): (u64, u32), earlier: u32) {
+    let served = lock(&shared.served);
+    let Some((_, old)) = served.iter().find(|(key, _)| *key == (round, page.saturating_sub(earlier))) else {
+        return;
+    };
+    if let Some(Value::Array(values)) = answer.get_mut("value") {
+        let mut replayed = old.clone();
+        replayed.append(values);
+        *values = replayed;
+    }
+}
+
+/// A page of `users/delta` or `groups/delta`, and its (round, page) for replays.
+type DeltaPage = (Value, Option<(u64, u32)>);
+
+fn delta(shared: &Shared, endpoint: Endpoint, request: &Request) -> Result<DeltaPage, GraphError> {
+    let kind = if endpoint == Endpoint::UsersDelta { "users" } else { "groups" };
+    for unsupported in ["$expand", "$orderby"] {
+        if request.get(unsupported).is_some() {
+            return Err(GraphError::new(400, "Request_UnsupportedQuery", format!("{unsupported} is not supported with delta queries.")));
+        }
+    }
+    let generation = shared.generation.load(Ordering::SeqCst);
+    let tenant = lock(&shared.tenant);
+    let new_round = |query: Query, since: Option<u64>| Cursor {
+        query,
+        since,
+        upto: tenant.position(),
+        page: 0,
+        resume: None,
+        generation,
+        round: shared.rounds.fetch_add(1, Ordering::SeqCst),
+    };
+    let cursor = if let Some(skip) = request.get("$skiptoken") {
+        if request.get("$select").is_some() || request.get("$filter").is_some() {
+            return Err(GraphError::new(400, "Request_BadRequest", "$select and $filter cannot be combined with $skiptoken; call the nextLink as returned."));
+        }
+        let cursor = Cursor::decode(skip).ok_or_else(|| GraphError::new(400, "Request_BadRequest", "The skip token is invalid."))?;
+        if cursor.generation != generation {
+            return Err(GraphError::sync_state_not_found());
+        }
+        cursor
+    } else {
+        let options = Query { select: request.select(), filter: id_filter(request.get("$filter"))? };
+        match request.get("$deltatoken") {
+            None | Some("") => new_round(options, None),
+            Some(latest) if latest.eq_ignore_ascii_case("latest") => {
+                let token = DeltaToken { query: options, position: tenant.position(), generation };
+                let page = json!({
+                    "@odata.context": format!("{}/v1.0/$metadata#{kind}", request.base),
+                    "@odata.deltaLink": format!("{}/v1.0/{kind}/delta?$deltatoken={}", request.base, token.encode()),
+                    "value": [],
+                });
+                return Ok((page, None));
+            }
+            Some(token) => {
+                let token = DeltaToken::decode(token).ok_or_else(|| GraphError::new(400, "Request_BadRequest", "The delta token is invalid."))?;
+                if token.generation != generation {
+                    return Err(GraphError::sync_state_not_found());
+                }
+                let query = Query {
+                    select: options.select.or(token.query.select),
+                    filter: token.query.filter,
+                };
+                new_round(query, Some(token.position))
+            }
+        }
+    };
+    let options = &shared.options;
+    let out = if endpoint == Endpoint::UsersDelta {
+        users_page(&tenant, &cursor, options.user_page_size)
+    } else {
+        groups_page(&tenant, &cursor, options.member_page_size, options.group_page_size)
+    };
+    drop(tenant);
+    let context = match (&cursor.query.select, cursor.page) {
+        (Some(select), 0) => {
+            // Graph's quirk: the first groups page names its properties without `members`.
+            let shown: Vec<&str> = select.iter().map(String::as_str).filter(|p| !p.eq_ignore_ascii_case("members")).collect();
+            format!("{}/v1.0/$metadata#{kind}({})", request.base, shown.join(","))
+        }
+        _ => format!("{}/v1.0/$metadata#{kind}", request.base),
+    };
+    if shared.faults.may_replay() {
+        let mut served = lock(&shared.served);
+        served.push_back(((cursor.round, cursor.page), out.value.clone()));
+        while served.len() > 32 {
+            served.pop_front();
+        }
+    }
+    let mut page = json!({"@odata.context": context, "value": out.value});
+    match out.next {
+        Some(resume) => {
+            let next = Cursor { page: cursor.page + 1, resume: Some(resume), ..cursor.clone() };
+            page["@odata.nextLink"] = json!(format!("{}/v1.0/{kind}/delta?$skiptoken={}", request.base, next.encode()));
+        }
+        None => {
+            let token = DeltaToken { query: cursor.query.clone(), position: cursor.upto, generation };
+            page["@odata.deltaLink"] = json!(format!("{}/v1.0/{kind}/delta?$deltatoken={}", request.base, token.encode()));
+        }
+    }
+    Ok((page, Some((cursor.round, cursor.page))))
+}
+
+/// `id eq '…' or id eq '…'`, the only `$filter` delta queries accept, as sorted ids.
+fn id_filter(filter: Option<&str>) -> Result<Option<Vec<String>>, GraphError> {
+    let Some(filter) = filter else {
+        return Ok(None);
+    };
+    let unsupported = || GraphError::new(400, "Request_UnsupportedQuery", "Unsupported Query.");
+    let mut ids = Vec::new();
+    let mut rest = filter.trim();
+    loop {
+        let clause = rest.strip_prefix("id").ok_or_else(unsupported)?.trim_start();
+        let clause = clause.strip_prefix("eq").ok_or_else(unsupported)?.trim_start();
+        let (id, tail) = odata_string(clause).ok_or_else(unsupported)?;
+        ids.push(id);
+        let tail = tail.trim_start();
+        if tail.is_empty() {
+            break;
+        }
+        rest = tail
+            .strip_prefix("or ")
+            .or_else(|| tail.strip_prefix("OR "))
+            .ok_or_else(unsupported)?
+            .trim_start();
+    }
+    if ids.len() > MAX_FILTER_IDS {
+        return Err(GraphError::new(
+            400,
+            "Request_UnsupportedQuery",
+            format!("Too many ids in the filter clause: {} (at most {MAX_FILTER_IDS}).", ids.len()),
+        ));
+    }
+    ids.sort();
+    ids.dedup();
+    Ok(Some(ids))
+}
+
+/// An OData string literal at the start of `text` (`'…'`, quotes doubled inside), and the rest.
+pub fn odata_string(text: &str) -> Option<(String, &str)> {
+    let mut chars = text.strip_prefix('\'')?.char_indices().peekable();
+    let mut value = String::new();
+    while let Some((i, c)) = chars.next() {
+        if c == '\'' {
+            if chars.peek().is_some_and(|(_, n)| *n == '\'') {
+                chars.next();
+                value.push('\'');
+            } else {
+                return Some((value, &text[i + 2..]));
+            }
+        } else {
+            value.push(c);
+        }
+    }
+    None
+}
+
+/// The query string's options, decoded, keys lower-cased (OData options are case-insensitive).
+fn parse_query(query: &str) -> Vec<(String, String)> {
+    match reqwest::Url::parse(&format!("http://q/?{query}")) {
+        Ok(url) => url
+            .query_pairs()
+            .map(|(k, v)| (k.to_lowercase(), v.into_owned()))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_id_filters_and_refuses_others() {
+        let ids = id_filter(Some("id eq 'b' or id eq 'a''x'")).expect("valid").expect("some");
+        assert_eq!(ids, ["a'x", "b"]);
+        for bad in ["displayName eq 'x'", "id eq 'a' and id eq 'b'", "id eq 'a", "id ne 'a'"] {
+            assert!(id_filter(Some(bad)).is_err(), "{bad}");
+        }
+        let many = (0..51).map(|i| format!("id eq '{i}'")).collect::<Vec<_>>().join(" or ");
+        let err = id_filter(Some(&many)).expect_err("51 ids");
+        assert_eq!((err.status, err.code.as_str()), (400, "Request_UnsupportedQuery"));
+    }
+}
