@@ -31,7 +31,9 @@ pub fn token(shared: &Shared, tenant: &str, body: &[u8]) -> Response {
             StatusCode::BAD_REQUEST,
             "invalid_request",
             90002,
-            &format!("Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."),
+            &format!(
+                "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud."
+            ),
         );
     }
     if field("grant_type") != Some("client_credentials") {
@@ -100,7 +102,10 @@ pub fn token(shared: &Shared, tenant: &str, body: &[u8]) -> Response {
 }
 
 /// Checks the `Authorization` header of a Graph request; `Err` is the 401 to send.
-pub fn check_bearer(shared: &Shared, header: Option<&str>) -> Result<(), (&'static str, &'static str)> {
+pub fn check_bearer(
+    shared: &Shared,
+    header: Option<&str>,
+) -> Result<(), (&'static str, &'static str)> {
     let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
         return Err(("InvalidAuthenticationToken", "Access token is empty."));
     };

@@ -6,8 +6,8 @@
 //! is hex over JSON, prefixed with a letter per kind; its content is nobody's business but the
 //! emulator's, and clients treat it as opaque.
 
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 /// What a delta query asks for; fixed for the life of its tokens.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,7 +127,11 @@ mod tests {
             generation: 1,
         };
         assert_eq!(DeltaToken::decode(&delta.encode()), Some(delta.clone()));
-        assert_eq!(Cursor::decode(&delta.encode()), None, "kinds are not mixed up");
+        assert_eq!(
+            Cursor::decode(&delta.encode()),
+            None,
+            "kinds are not mixed up"
+        );
         for garbage in ["", "s", "s0", "szz", "latest", "d7b7d"] {
             assert_eq!(DeltaToken::decode(garbage), None, "{garbage}");
         }

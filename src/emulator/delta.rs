@@ -94,13 +94,12 @@ pub fn users_page(tenant: &Tenant, cursor: &Cursor, page_size: usize) -> PageOut
             let mut changed = BTreeSet::new();
             for change in tenant.changes(since, cursor.upto) {
                 match change {
-                    Change::User { id, props } => {
+                    Change::User { id, props }
                         if props
                             .as_ref()
-                            .is_none_or(|p| p.iter().any(|p| named(&select, p)))
-                        {
-                            changed.insert(id);
-                        }
+                            .is_none_or(|p| p.iter().any(|p| named(&select, p))) =>
+                    {
+                        changed.insert(id);
                     }
                     Change::UserRemoved { id } => {
                         changed.insert(id);
@@ -350,7 +349,12 @@ mod tests {
             let u = t.add_user(json!({"userPrincipalName": format!("u{i}@x")}));
             t.add_member(&g, &u);
         }
-        let pages = round(&t, cursor(None, t.position(), &["displayName", "members"]), true, 5);
+        let pages = round(
+            &t,
+            cursor(None, t.position(), &["displayName", "members"]),
+            true,
+            5,
+        );
         assert_eq!(pages.len(), 3);
         let sizes: Vec<usize> = pages
             .iter()
@@ -373,10 +377,26 @@ mod tests {
         t.update_user(&b, json!({"preferredLanguage": "nb"}));
         t.remove_member(&g, &a);
         t.add_member(&g, &b);
-        let users = round(&t, cursor(Some(since), t.position(), &["jobTitle"]), false, 10);
-        assert_eq!(users, [vec![json!({"id": a, "jobTitle": "C"})]], "b's change is not selected");
-        let groups = round(&t, cursor(Some(since), t.position(), &["displayName", "members"]), true, 10);
-        let members = groups[0][0]["members@delta"].as_array().expect("member changes");
+        let users = round(
+            &t,
+            cursor(Some(since), t.position(), &["jobTitle"]),
+            false,
+            10,
+        );
+        assert_eq!(
+            users,
+            [vec![json!({"id": a, "jobTitle": "C"})]],
+            "b's change is not selected"
+        );
+        let groups = round(
+            &t,
+            cursor(Some(since), t.position(), &["displayName", "members"]),
+            true,
+            10,
+        );
+        let members = groups[0][0]["members@delta"]
+            .as_array()
+            .expect("member changes");
         assert_eq!(members.len(), 2);
         let gone = members.iter().find(|m| m["id"] == a.as_str()).expect("a");
         assert_eq!(gone["@removed"]["reason"], "deleted");
@@ -390,15 +410,33 @@ mod tests {
         let since = t.position();
         t.soft_delete_user(&a);
         t.hard_delete_user(&b);
-        let pages = round(&t, cursor(Some(since), t.position(), &["userPrincipalName"]), false, 10);
+        let pages = round(
+            &t,
+            cursor(Some(since), t.position(), &["userPrincipalName"]),
+            false,
+            10,
+        );
         let reasons: BTreeMap<String, String> = pages[0]
             .iter()
-            .map(|v| (v["id"].as_str().unwrap().to_owned(), v["@removed"]["reason"].as_str().unwrap().to_owned()))
+            .map(|v| {
+                (
+                    v["id"].as_str().unwrap().to_owned(),
+                    v["@removed"]["reason"].as_str().unwrap().to_owned(),
+                )
+            })
             .collect();
         assert_eq!(reasons[&a], "changed");
         assert_eq!(reasons[&b], "deleted");
         // A full round lists the soft-deleted one as removed and omits the purged one.
-        let full = round(&t, cursor(None, t.position(), &["userPrincipalName"]), false, 10);
-        assert_eq!(full, [vec![json!({"id": a, "@removed": {"reason": "changed"}})]]);
+        let full = round(
+            &t,
+            cursor(None, t.position(), &["userPrincipalName"]),
+            false,
+            10,
+        );
+        assert_eq!(
+            full,
+            [vec![json!({"id": a, "@removed": {"reason": "changed"}})]]
+        );
     }
 }

@@ -23,7 +23,9 @@ fn not_found(id: &str) -> GraphError {
     GraphError::new(
         404,
         "Request_ResourceNotFound",
-        format!("Resource '{id}' does not exist or one of its queried reference-property objects are not present."),
+        format!(
+            "Resource '{id}' does not exist or one of its queried reference-property objects are not present."
+        ),
     )
 }
 
@@ -80,10 +82,7 @@ pub fn groups(tenant: &Tenant, request: &Request) -> Result<Value, GraphError> {
                 .collect()
         }
     };
-    let items = ids
-        .iter()
-        .map(|g| group_item(tenant, g, request))
-        .collect();
+    let items = ids.iter().map(|g| group_item(tenant, g, request)).collect();
     request.listing(items, "groups")
 }
 

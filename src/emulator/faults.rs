@@ -52,6 +52,8 @@ pub enum FaultKind {
     NestedSyncStateNotFound,
     /// Any status with Graph's error envelope and this code.
     Status { status: u16, code: String },
+    /// Answers normally, but only after this long.
+    Slow { delay: std::time::Duration },
     /// Never answers (until the emulator shuts down).
     Hang,
     /// Answers 200 but the connection closes halfway through the body.
@@ -177,7 +179,9 @@ impl RequestLog {
 /// Locks a mutex; a panic elsewhere while holding it cannot leave these counters inconsistent,
 /// so a poisoned lock is simply taken over.
 pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 #[cfg(test)]
@@ -193,13 +197,30 @@ mod tests {
                 .at_page(1)
                 .times(2),
         );
-        faults.add(FaultRule::new(FaultKind::Hang).on(Endpoint::GroupsDelta).always());
+        faults.add(
+            FaultRule::new(FaultKind::Hang)
+                .on(Endpoint::GroupsDelta)
+                .always(),
+        );
         assert_eq!(faults.take(Endpoint::UsersDelta, 0), None);
-        assert_eq!(faults.take(Endpoint::UsersDelta, 1), Some(FaultKind::GatewayTimeout));
-        assert_eq!(faults.take(Endpoint::UsersDelta, 1), Some(FaultKind::GatewayTimeout));
-        assert_eq!(faults.take(Endpoint::UsersDelta, 1), None, "fired twice only");
+        assert_eq!(
+            faults.take(Endpoint::UsersDelta, 1),
+            Some(FaultKind::GatewayTimeout)
+        );
+        assert_eq!(
+            faults.take(Endpoint::UsersDelta, 1),
+            Some(FaultKind::GatewayTimeout)
+        );
+        assert_eq!(
+            faults.take(Endpoint::UsersDelta, 1),
+            None,
+            "fired twice only"
+        );
         for page in [0, 5, 9] {
-            assert_eq!(faults.take(Endpoint::GroupsDelta, page), Some(FaultKind::Hang));
+            assert_eq!(
+                faults.take(Endpoint::GroupsDelta, page),
+                Some(FaultKind::Hang)
+            );
         }
         faults.clear();
         assert_eq!(faults.take(Endpoint::GroupsDelta, 0), None);

@@ -64,13 +64,21 @@ impl Tenant {
             tenant.insert_user(id, props, presence);
         }
         for group in &file.groups {
-            tenant.insert_group(group.id.clone(), group.props.clone(), BTreeSet::new(), Presence::Live);
+            tenant.insert_group(
+                group.id.clone(),
+                group.props.clone(),
+                BTreeSet::new(),
+                Presence::Live,
+            );
         }
         for group in file.groups {
             let mut members = BTreeSet::new();
             for name in &group.members {
                 members.insert(resolve(&tenant, name).ok_or_else(|| {
-                    TenantError::Invalid(format!("group {}: no user or group is \"{name}\"", group.id))
+                    TenantError::Invalid(format!(
+                        "group {}: no user or group is \"{name}\"",
+                        group.id
+                    ))
                 })?);
             }
             if let Some(record) = tenant.groups.get_mut(&group.id) {
@@ -85,8 +93,19 @@ impl Tenant {
     /// large groups (larger than one delta page) and many small ones.
     pub fn synthetic(users: usize, groups: usize, memberships: usize, seed: u64) -> Tenant {
         let mut rng = SplitMix::new(seed);
-        let mut tenant = Tenant::new("synthetic.onmicrosoft.com", "5e1f0c2a-7d3b-4c8e-9f60-1a2b3c4d5e6f");
-        let departments = ["Sales", "Finance", "Engineering", "Support", "Marketing", "Legal", "Operations"];
+        let mut tenant = Tenant::new(
+            "synthetic.onmicrosoft.com",
+            "5e1f0c2a-7d3b-4c8e-9f60-1a2b3c4d5e6f",
+        );
+        let departments = [
+            "Sales",
+            "Finance",
+            "Engineering",
+            "Support",
+            "Marketing",
+            "Legal",
+            "Operations",
+        ];
         let offices = ["Oslo", "Bergen", "Stockholm", "London", "Berlin"];
         let mut ids = Vec::with_capacity(users);
         for i in 0..users {
@@ -98,9 +117,15 @@ impl Tenant {
             props.insert("givenName".into(), format!("Given{i}").into());
             props.insert("surname".into(), format!("Surname{i}").into());
             props.insert("displayName".into(), format!("User {i}").into());
-            props.insert("department".into(), departments[i % departments.len()].into());
+            props.insert(
+                "department".into(),
+                departments[i % departments.len()].into(),
+            );
             props.insert("officeLocation".into(), offices[i % offices.len()].into());
-            props.insert("userType".into(), if i % 50 == 49 { "Guest" } else { "Member" }.into());
+            props.insert(
+                "userType".into(),
+                if i % 50 == 49 { "Guest" } else { "Member" }.into(),
+            );
             props.insert("accountEnabled".into(), (i % 97 != 0).into());
             props.insert("jobTitle".into(), "Employee".into());
             props.insert("employeeId".into(), format!("S{i:06}").into());
@@ -111,7 +136,8 @@ impl Tenant {
         for g in 0..groups {
             let mut props = Map::new();
             props.insert("displayName".into(), format!("Synthetic Group {g}").into());
-            let want = ((memberships as f64 / harmonic / (g + 1) as f64).round() as usize).min(users);
+            let want =
+                ((memberships as f64 / harmonic / (g + 1) as f64).round() as usize).min(users);
             let mut members = BTreeSet::new();
             while members.len() < want {
                 members.insert(ids[(rng.next() % users as u64) as usize].clone());
@@ -133,7 +159,9 @@ fn resolve(tenant: &Tenant, name: &str) -> Option<String> {
     if tenant.users.contains_key(name) || tenant.groups.contains_key(name) {
         return Some(name.to_owned());
     }
-    let by = |props: &Map<String, Value>, key: &str| props.get(key).and_then(Value::as_str) == Some(name);
+    let by = |props: &Map<String, Value>, key: &str| {
+        props.get(key).and_then(Value::as_str) == Some(name)
+    };
     tenant
         .users
         .iter()

@@ -60,6 +60,9 @@ impl Default for EmulatorOptions {
     }
 }
 
+/// A page's objects, by (round, page), kept for replay faults.
+type ServedPage = ((u64, u32), Vec<Value>);
+
 /// The state the request handlers share.
 struct Shared {
     base_url: String,
@@ -75,7 +78,7 @@ struct Shared {
     faults: Faults,
     requests: RequestLog,
     /// Recent pages per (round, page), kept only while a replay fault is armed.
-    served: Mutex<VecDeque<((u64, u32), Vec<Value>)>>,
+    served: Mutex<VecDeque<ServedPage>>,
     /// Becomes true at shutdown; hanging requests wait for it.
     stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -104,11 +107,7 @@ impl Emulator {
             .map_or(7, |d| d.as_nanos() as u64)
             ^ u64::from(address.port());
         let mut rng = SplitMix::new(seed);
-        let client_secret = format!(
-            "emu~{:016x}{:08x}",
-            rng.next(),
-            rng.next() & 0xffff_ffff
-        );
+        let client_secret = format!("emu~{:016x}{:08x}", rng.next(), rng.next() & 0xffff_ffff);
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let shared = Arc::new(Shared {
             base_url: format!("http://{address}"),

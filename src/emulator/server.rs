@@ -15,11 +15,11 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::Shared;
+use super::auth;
 use super::cursor::{Cursor, DeltaToken, Query};
 use super::delta::{groups_page, users_page};
 use super::directory;
 use super::faults::{Endpoint, FaultKind, lock};
-use super::auth;
 
 /// Graph accepts at most this many ids in one delta `$filter`.
 const MAX_FILTER_IDS: usize = 50;
@@ -31,8 +31,8 @@ pub struct GraphError {
     code: String,
     message: String,
     inner_code: Option<String>,
-    location: Option<String>,
-    retry_after: Option<String>,
+    /// `Location`, `Retry-After`.
+    headers: Vec<(header::HeaderName, String)>,
 }
 
 impl GraphError {
@@ -42,8 +42,7 @@ impl GraphError {
             code: code.to_owned(),
             message: message.into(),
             inner_code: None,
-            location: None,
-            retry_after: None,
+            headers: Vec::new(),
         }
     }
 
@@ -57,19 +56,18 @@ impl GraphError {
 
     fn response(self, request_id: &str) -> Response {
         let date = httpdate::fmt_http_date(std::time::SystemTime::now());
-        let mut inner = json!({"date": date, "request-id": request_id, "client-request-id": request_id});
+        let mut inner =
+            json!({"date": date, "request-id": request_id, "client-request-id": request_id});
         if let Some(code) = &self.inner_code {
             inner["code"] = json!(code);
         }
-        let body = json!({"error": {"code": self.code, "message": self.message, "innerError": inner}});
+        let body =
+            json!({"error": {"code": self.code, "message": self.message, "innerError": inner}});
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
-        for (name, value) in [
-            (header::LOCATION, self.location),
-            (header::RETRY_AFTER, self.retry_after),
-        ] {
-            if let Some(value) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
+        for (name, value) in self.headers {
+            if let Ok(value) = HeaderValue::from_str(&value) {
                 headers.insert(name, value);
             }
         }
@@ -119,7 +117,9 @@ impl Request {
             Some(token) => token
                 .strip_prefix('l')
                 .and_then(|n| usize::from_str_radix(n, 16).ok())
-                .ok_or_else(|| GraphError::new(400, "Request_BadRequest", "The skip token is invalid."))?,
+                .ok_or_else(|| {
+                    GraphError::new(400, "Request_BadRequest", "The skip token is invalid.")
+                })?,
         };
         let end = (offset + top).min(items.len());
         let mut page = json!({
@@ -189,7 +189,10 @@ fn decode(segment: &str) -> String {
 }
 
 /// Every request comes here.
-pub async fn handle(State(shared): State<Arc<Shared>>, request: axum::extract::Request) -> Response {
+pub async fn handle(
+    State(shared): State<Arc<Shared>>,
+    request: axum::extract::Request,
+) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
     let request_id = format!("{:016x}", shared.random());
@@ -201,18 +204,32 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: axum::extract::R
         if parts.method != Method::POST {
             return GraphError::new(405, "invalid_request", "Use POST.").response(&request_id);
         }
-        let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+        let body = axum::body::to_bytes(body, 1 << 20)
+            .await
+            .unwrap_or_default();
         return auth::token(&shared, tenant, &body);
     }
     let route = Route::parse(&path);
     let endpoint = route.endpoint();
     shared.requests.record(endpoint);
     let params = parse_query(parts.uri.query().unwrap_or_default());
-    let request = Request { base: shared.base_url.clone(), path, params };
+    let request = Request {
+        base: shared.base_url.clone(),
+        path,
+        params,
+    };
     if parts.method != Method::GET {
-        return GraphError::new(405, "Request_BadRequest", "The emulator serves only GET on Graph paths.").response(&request_id);
+        return GraphError::new(
+            405,
+            "Request_BadRequest",
+            "The emulator serves only GET on Graph paths.",
+        )
+        .response(&request_id);
     }
-    let bearer = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let bearer = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
     if let Err((code, message)) = auth::check_bearer(&shared, bearer) {
         return GraphError::new(401, code, message).response(&request_id);
     }
@@ -228,7 +245,11 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: axum::extract::R
     }
     let answer = match route {
         Route::Delta(endpoint) => delta(&shared, endpoint, &request),
-        Route::Other => Err(GraphError::new(400, "BadRequest", format!("Resource not found for the segment '{}'.", request.path))),
+        Route::Other => Err(GraphError::new(
+            400,
+            "BadRequest",
+            format!("Resource not found for the segment '{}'.", request.path),
+        )),
         route => {
             let tenant = lock(&shared.tenant);
             let listed = match route {
@@ -236,7 +257,9 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: axum::extract::R
                 Route::MemberOf(id) => directory::member_of(&tenant, &id, &request),
                 Route::Groups => directory::groups(&tenant, &request),
                 Route::Group(id) => directory::group(&tenant, &id, &request),
-                Route::Members(id, transitive) => directory::members(&tenant, &id, &request, transitive),
+                Route::Members(id, transitive) => {
+                    directory::members(&tenant, &id, &request, transitive)
+                }
                 Route::Delta(_) | Route::Other => unreachable!("handled above"),
             };
             listed.map(|value| (value, None))
@@ -261,9 +284,20 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: axum::extract::R
         headers.insert("client-request-id", id);
     }
     if fault == Some(FaultKind::TruncatedBody) {
-        // Promise the whole body, send half: the connection closes before the message ends.
-        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-        *response.body_mut() = Body::from(body[..body.len() / 2].to_vec());
+        // Send half the body, then fail the stream: hyper cuts the connection mid-message.
+        // The pause lets the headers and the first half leave before the cut.
+        let half = body[..body.len() / 2].to_vec();
+        let chunks = futures_util::stream::unfold(Some(half), |half| async move {
+            match half {
+                Some(half) => Some((Ok(half), None)),
+                None => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    let cut = std::io::Error::other("truncated on purpose");
+                    Some((Err::<Vec<u8>, _>(cut), None))
+                }
+            }
+        });
+        *response.body_mut() = Body::from_stream(chunks);
     } else {
         *response.body_mut() = Body::from(body);
     }
@@ -272,38 +306,70 @@ pub async fn handle(State(shared): State<Arc<Shared>>, request: axum::extract::R
 
 /// The response of a fault that answers instead of the endpoint; `None` for the faults that
 /// change the real answer (`TruncatedBody`, `Replay`).
-async fn fail(shared: &Shared, kind: &FaultKind, request: &Request, request_id: &str) -> Option<Response> {
+async fn fail(
+    shared: &Shared,
+    kind: &FaultKind,
+    request: &Request,
+    request_id: &str,
+) -> Option<Response> {
     let err = match kind {
         FaultKind::TooManyRequests { retry_after } => {
             let mut err = GraphError::new(429, "TooManyRequests", "Please retry again later.");
             err.inner_code = Some("429".into());
-            err.retry_after = retry_after.clone();
+            err.headers
+                .extend(retry_after.clone().map(|v| (header::RETRY_AFTER, v)));
             err
         }
         FaultKind::ServiceUnavailable { retry_after } => {
-            let mut err = GraphError::new(503, "serviceNotAvailable", "The service is temporarily unavailable.");
-            err.retry_after = retry_after.clone();
+            let mut err = GraphError::new(
+                503,
+                "serviceNotAvailable",
+                "The service is temporarily unavailable.",
+            );
+            err.headers
+                .extend(retry_after.clone().map(|v| (header::RETRY_AFTER, v)));
             err
         }
-        FaultKind::GatewayTimeout => GraphError::new(504, "gatewayTimeout", "The gateway did not receive a timely response."),
+        FaultKind::GatewayTimeout => GraphError::new(
+            504,
+            "gatewayTimeout",
+            "The gateway did not receive a timely response.",
+        ),
         FaultKind::Gone => {
             let mut err = GraphError::new(410, "Gone", "The tenant was moved; resynchronize.");
-            let kind = if request.path.contains("/groups/") { "groups" } else { "users" };
-            err.location = Some(format!("{}/v1.0/{kind}/delta?$deltatoken=", request.base));
+            let kind = if request.path.contains("/groups/") {
+                "groups"
+            } else {
+                "users"
+            };
+            err.headers.push((
+                header::LOCATION,
+                format!("{}/v1.0/{kind}/delta?$deltatoken=", request.base),
+            ));
             err
         }
         FaultKind::SyncStateNotFound => GraphError::sync_state_not_found(),
-        FaultKind::ResyncRequired => GraphError::new(400, "resyncRequired", "The delta token is no longer valid, and the app must reset the sync state."),
+        FaultKind::ResyncRequired => GraphError::new(
+            400,
+            "resyncRequired",
+            "The delta token is no longer valid, and the app must reset the sync state.",
+        ),
         FaultKind::NestedSyncStateNotFound => {
             let mut err = GraphError::new(400, "BadRequest", "The request cannot be served.");
             err.inner_code = Some("SyncStateNotFound".into());
             err
         }
-        FaultKind::Status { status, code } => GraphError::new(*status, code, format!("Injected {status} {code}.")),
+        FaultKind::Status { status, code } => {
+            GraphError::new(*status, code, format!("Injected {status} {code}."))
+        }
         FaultKind::Hang => {
             let mut stopping = shared.stopping.clone();
             let _ = stopping.wait_for(|stop| *stop).await;
             GraphError::new(503, "serviceNotAvailable", "The emulator is shutting down.")
+        }
+        FaultKind::Slow { delay } => {
+            tokio::time::sleep(*delay).await;
+            return None;
         }
         FaultKind::TruncatedBody | FaultKind::Replay { .. } => return None,
     };
@@ -313,7 +379,10 @@ async fn fail(shared: &Shared, kind: &FaultKind, request: &Request, request_id: 
 /// Puts the objects of an earlier page of the same round in front of this page's.
 fn replay(shared: &Shared, answer: &mut Value, (round, page): (u64, u32), earlier: u32) {
     let served = lock(&shared.served);
-    let Some((_, old)) = served.iter().find(|(key, _)| *key == (round, page.saturating_sub(earlier))) else {
+    let Some((_, old)) = served
+        .iter()
+        .find(|(key, _)| *key == (round, page.saturating_sub(earlier)))
+    else {
         return;
     };
     if let Some(Value::Array(values)) = answer.get_mut("value") {
@@ -327,10 +396,18 @@ fn replay(shared: &Shared, answer: &mut Value, (round, page): (u64, u32), earlie
 type DeltaPage = (Value, Option<(u64, u32)>);
 
 fn delta(shared: &Shared, endpoint: Endpoint, request: &Request) -> Result<DeltaPage, GraphError> {
-    let kind = if endpoint == Endpoint::UsersDelta { "users" } else { "groups" };
+    let kind = if endpoint == Endpoint::UsersDelta {
+        "users"
+    } else {
+        "groups"
+    };
     for unsupported in ["$expand", "$orderby"] {
         if request.get(unsupported).is_some() {
-            return Err(GraphError::new(400, "Request_UnsupportedQuery", format!("{unsupported} is not supported with delta queries.")));
+            return Err(GraphError::new(
+                400,
+                "Request_UnsupportedQuery",
+                format!("{unsupported} is not supported with delta queries."),
+            ));
         }
     }
     let generation = shared.generation.load(Ordering::SeqCst);
@@ -346,19 +423,32 @@ fn delta(shared: &Shared, endpoint: Endpoint, request: &Request) -> Result<Delta
     };
     let cursor = if let Some(skip) = request.get("$skiptoken") {
         if request.get("$select").is_some() || request.get("$filter").is_some() {
-            return Err(GraphError::new(400, "Request_BadRequest", "$select and $filter cannot be combined with $skiptoken; call the nextLink as returned."));
+            return Err(GraphError::new(
+                400,
+                "Request_BadRequest",
+                "$select and $filter cannot be combined with $skiptoken; call the nextLink as returned.",
+            ));
         }
-        let cursor = Cursor::decode(skip).ok_or_else(|| GraphError::new(400, "Request_BadRequest", "The skip token is invalid."))?;
+        let cursor = Cursor::decode(skip).ok_or_else(|| {
+            GraphError::new(400, "Request_BadRequest", "The skip token is invalid.")
+        })?;
         if cursor.generation != generation {
             return Err(GraphError::sync_state_not_found());
         }
         cursor
     } else {
-        let options = Query { select: request.select(), filter: id_filter(request.get("$filter"))? };
+        let options = Query {
+            select: request.select(),
+            filter: id_filter(request.get("$filter"))?,
+        };
         match request.get("$deltatoken") {
             None | Some("") => new_round(options, None),
             Some(latest) if latest.eq_ignore_ascii_case("latest") => {
-                let token = DeltaToken { query: options, position: tenant.position(), generation };
+                let token = DeltaToken {
+                    query: options,
+                    position: tenant.position(),
+                    generation,
+                };
                 let page = json!({
                     "@odata.context": format!("{}/v1.0/$metadata#{kind}", request.base),
                     "@odata.deltaLink": format!("{}/v1.0/{kind}/delta?$deltatoken={}", request.base, token.encode()),
@@ -367,7 +457,9 @@ fn delta(shared: &Shared, endpoint: Endpoint, request: &Request) -> Result<Delta
                 return Ok((page, None));
             }
             Some(token) => {
-                let token = DeltaToken::decode(token).ok_or_else(|| GraphError::new(400, "Request_BadRequest", "The delta token is invalid."))?;
+                let token = DeltaToken::decode(token).ok_or_else(|| {
+                    GraphError::new(400, "Request_BadRequest", "The delta token is invalid.")
+                })?;
                 if token.generation != generation {
                     return Err(GraphError::sync_state_not_found());
                 }
@@ -383,14 +475,27 @@ fn delta(shared: &Shared, endpoint: Endpoint, request: &Request) -> Result<Delta
     let out = if endpoint == Endpoint::UsersDelta {
         users_page(&tenant, &cursor, options.user_page_size)
     } else {
-        groups_page(&tenant, &cursor, options.member_page_size, options.group_page_size)
+        groups_page(
+            &tenant,
+            &cursor,
+            options.member_page_size,
+            options.group_page_size,
+        )
     };
     drop(tenant);
     let context = match (&cursor.query.select, cursor.page) {
         (Some(select), 0) => {
             // Graph's quirk: the first groups page names its properties without `members`.
-            let shown: Vec<&str> = select.iter().map(String::as_str).filter(|p| !p.eq_ignore_ascii_case("members")).collect();
-            format!("{}/v1.0/$metadata#{kind}({})", request.base, shown.join(","))
+            let shown: Vec<&str> = select
+                .iter()
+                .map(String::as_str)
+                .filter(|p| !p.eq_ignore_ascii_case("members"))
+                .collect();
+            format!(
+                "{}/v1.0/$metadata#{kind}({})",
+                request.base,
+                shown.join(",")
+            )
         }
         _ => format!("{}/v1.0/$metadata#{kind}", request.base),
     };
@@ -404,12 +509,28 @@ fn delta(shared: &Shared, endpoint: Endpoint, request: &Request) -> Result<Delta
     let mut page = json!({"@odata.context": context, "value": out.value});
     match out.next {
         Some(resume) => {
-            let next = Cursor { page: cursor.page + 1, resume: Some(resume), ..cursor.clone() };
-            page["@odata.nextLink"] = json!(format!("{}/v1.0/{kind}/delta?$skiptoken={}", request.base, next.encode()));
+            let next = Cursor {
+                page: cursor.page + 1,
+                resume: Some(resume),
+                ..cursor.clone()
+            };
+            page["@odata.nextLink"] = json!(format!(
+                "{}/v1.0/{kind}/delta?$skiptoken={}",
+                request.base,
+                next.encode()
+            ));
         }
         None => {
-            let token = DeltaToken { query: cursor.query.clone(), position: cursor.upto, generation };
-            page["@odata.deltaLink"] = json!(format!("{}/v1.0/{kind}/delta?$deltatoken={}", request.base, token.encode()));
+            let token = DeltaToken {
+                query: cursor.query.clone(),
+                position: cursor.upto,
+                generation,
+            };
+            page["@odata.deltaLink"] = json!(format!(
+                "{}/v1.0/{kind}/delta?$deltatoken={}",
+                request.base,
+                token.encode()
+            ));
         }
     }
     Ok((page, Some((cursor.round, cursor.page))))
@@ -424,8 +545,14 @@ fn id_filter(filter: Option<&str>) -> Result<Option<Vec<String>>, GraphError> {
     let mut ids = Vec::new();
     let mut rest = filter.trim();
     loop {
-        let clause = rest.strip_prefix("id").ok_or_else(unsupported)?.trim_start();
-        let clause = clause.strip_prefix("eq").ok_or_else(unsupported)?.trim_start();
+        let clause = rest
+            .strip_prefix("id")
+            .ok_or_else(unsupported)?
+            .trim_start();
+        let clause = clause
+            .strip_prefix("eq")
+            .ok_or_else(unsupported)?
+            .trim_start();
         let (id, tail) = odata_string(clause).ok_or_else(unsupported)?;
         ids.push(id);
         let tail = tail.trim_start();
@@ -442,7 +569,10 @@ fn id_filter(filter: Option<&str>) -> Result<Option<Vec<String>>, GraphError> {
         return Err(GraphError::new(
             400,
             "Request_UnsupportedQuery",
-            format!("Too many ids in the filter clause: {} (at most {MAX_FILTER_IDS}).", ids.len()),
+            format!(
+                "Too many ids in the filter clause: {} (at most {MAX_FILTER_IDS}).",
+                ids.len()
+            ),
         ));
     }
     ids.sort();
@@ -486,13 +616,26 @@ mod tests {
 
     #[test]
     fn reads_id_filters_and_refuses_others() {
-        let ids = id_filter(Some("id eq 'b' or id eq 'a''x'")).expect("valid").expect("some");
+        let ids = id_filter(Some("id eq 'b' or id eq 'a''x'"))
+            .expect("valid")
+            .expect("some");
         assert_eq!(ids, ["a'x", "b"]);
-        for bad in ["displayName eq 'x'", "id eq 'a' and id eq 'b'", "id eq 'a", "id ne 'a'"] {
+        for bad in [
+            "displayName eq 'x'",
+            "id eq 'a' and id eq 'b'",
+            "id eq 'a",
+            "id ne 'a'",
+        ] {
             assert!(id_filter(Some(bad)).is_err(), "{bad}");
         }
-        let many = (0..51).map(|i| format!("id eq '{i}'")).collect::<Vec<_>>().join(" or ");
+        let many = (0..51)
+            .map(|i| format!("id eq '{i}'"))
+            .collect::<Vec<_>>()
+            .join(" or ");
         let err = id_filter(Some(&many)).expect_err("51 ids");
-        assert_eq!((err.status, err.code.as_str()), (400, "Request_UnsupportedQuery"));
+        assert_eq!(
+            (err.status, err.code.as_str()),
+            (400, "Request_UnsupportedQuery")
+        );
     }
 }
