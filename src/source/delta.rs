@@ -38,7 +38,6 @@ async fn run<F: Fold>(
     initial: &str,
     link: Option<&str>,
 ) -> Result<Round<F>, SourceError> {
-    let first_request = http.requests();
     let mut kind = if link.is_some() {
         RoundKind::Incremental
     } else {
@@ -48,7 +47,10 @@ async fn run<F: Fold>(
     let mut folded = F::default();
     let mut stats = RoundStats::default();
     loop {
-        match http.get_json::<Page<F::Entry>>(&url).await {
+        match http
+            .get_json::<Page<F::Entry>>(&url, &mut stats.requests)
+            .await
+        {
             Ok(page) => {
                 stats.pages += 1;
                 stats.objects += page.value.len() as u64;
@@ -58,7 +60,6 @@ async fn run<F: Fold>(
                 match (page.next_link, page.delta_link) {
                     (Some(next), _) => url = next,
                     (None, Some(delta_link)) => {
-                        stats.requests = http.requests() - first_request;
                         return Ok(Round {
                             kind,
                             folded,

@@ -54,7 +54,7 @@ pub async fn resolve(
                 )
                 .append_pair("$select", "id,displayName");
             let page: Page<GroupHit> = http
-                .get_json(url.as_str())
+                .get_json(url.as_str(), &mut 0)
                 .await
                 .map_err(unexpected_resync)?;
             // Graph compares names without regard to case; keep only exact matches if any.
@@ -101,7 +101,6 @@ pub async fn transitive_members(
     graph: &str,
     group_id: &str,
 ) -> Result<TransitiveListing, SourceError> {
-    let first_request = http.requests();
     let mut url = reqwest::Url::parse(&format!("{graph}/v1.0/groups")).map_err(|e| {
         SourceError::Malformed {
             path: graph.to_owned(),
@@ -125,7 +124,10 @@ pub async fn transitive_members(
         stats: RoundStats::default(),
     };
     while let Some(url) = next.take() {
-        let page: Page<MemberEntry> = http.get_json(&url).await.map_err(unexpected_resync)?;
+        let page: Page<MemberEntry> = http
+            .get_json(&url, &mut listing.stats.requests)
+            .await
+            .map_err(unexpected_resync)?;
         listing.stats.pages += 1;
         listing.stats.objects += page.value.len() as u64;
         for member in page.value {
@@ -134,7 +136,6 @@ pub async fn transitive_members(
         }
         next = page.next_link;
     }
-    listing.stats.requests = http.requests() - first_request;
     Ok(listing)
 }
 

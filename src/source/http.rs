@@ -64,8 +64,13 @@ impl GraphHttp {
         &self.auth
     }
 
-    /// GETs `url` and parses the body as `T`, retrying what is worth retrying.
-    pub async fn get_json<T: DeserializeOwned>(&self, url: &str) -> Result<T, Failure> {
+    /// GETs `url` and parses the body as `T`, retrying what is worth retrying. Every attempt is
+    /// added to `sent` (the caller's own count: rounds run concurrently on one client).
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        url: &str,
+        sent: &mut u64,
+    ) -> Result<T, Failure> {
         let path = path_of(url);
         let mut attempt = 0u32;
         let mut waited = Duration::ZERO;
@@ -74,6 +79,7 @@ impl GraphHttp {
             attempt += 1;
             let token = self.auth.token().await?;
             self.requests.fetch_add(1, Ordering::Relaxed);
+            *sent += 1;
             let sent = self
                 .client
                 .get(url)
