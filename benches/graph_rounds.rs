@@ -146,7 +146,9 @@ impl ChildEmulator {
         let stdin = child.stdin.take().expect("stdin was piped");
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout was piped"));
         let mut line = String::new();
-        stdout.read_line(&mut line).expect("the child says where it listens");
+        stdout
+            .read_line(&mut line)
+            .expect("the child says where it listens");
         let parts: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
         assert_eq!(parts.len(), 4, "the child's first line: {line:?}");
         ChildEmulator {
@@ -218,7 +220,10 @@ async fn measure(scale: Scale) {
         sample.first = clock.elapsed();
         sample.first_peak_mb = peak_memory_mb();
         sample.first_requests = first.graph_requests;
-        assert_eq!(first.snapshot.users, scale.users, "the first cycle read everyone");
+        assert_eq!(
+            first.snapshot.users, scale.users,
+            "the first cycle read everyone"
+        );
 
         let clock = Instant::now();
         let unchanged = engine::cycle(&graph, &snapshot).await.expect("cycle");
@@ -354,7 +359,12 @@ fn median<T: Copy + PartialOrd>(mut values: Vec<T>) -> T {
 
 fn print_table(scale: &Scale, samples: &[Sample]) {
     let ms = |f: fn(&Sample) -> Duration| {
-        median(samples.iter().map(|s| f(s).as_secs_f64() * 1000.0).collect())
+        median(
+            samples
+                .iter()
+                .map(|s| f(s).as_secs_f64() * 1000.0)
+                .collect(),
+        )
     };
     let n = |f: fn(&Sample) -> u64| median(samples.iter().map(f).collect());
     let floor = ms(|s| s.floor);

@@ -140,7 +140,8 @@ fn reset(path: &Path) -> anyhow::Result<u8> {
 /// Prints a cycle report: a few lines for people, or one JSON document.
 pub fn print_report(report: &CycleReport, json: bool) -> anyhow::Result<()> {
     if json {
-        let text = serde_json::to_string_pretty(report).context("cannot write the report as JSON")?;
+        let text =
+            serde_json::to_string_pretty(report).context("cannot write the report as JSON")?;
         println!("{text}");
         return Ok(());
     }

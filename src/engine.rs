@@ -60,7 +60,13 @@ pub async fn cycle(graph: &Graph, snapshot: &Snapshot) -> Result<CycleReport, Cy
     let fetch = graph.fetch(&resume).await?;
     snapshot.commit(&fetch)?;
     snapshot.flush().await?;
-    let report = report(&fetch, snapshot, started_at, clock.elapsed(), graph.requests() - first_request)?;
+    let report = report(
+        &fetch,
+        snapshot,
+        started_at,
+        clock.elapsed(),
+        graph.requests() - first_request,
+    )?;
     tracing::info!(
         duration_ms = report.duration.as_millis() as u64,
         users_round = ?report.users_round.kind,

@@ -32,7 +32,12 @@ async fn once_runs_a_cycle_and_reports_it_as_json() {
     let secret = emulator.client_secret();
     let config = write_config(&dir, &emulator, &DEMO_GROUPS, "direct", &secret);
     let out = entrasync(&config, &["once", "--json"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value =
         serde_json::from_slice(&out.stdout).expect("the report is JSON");
     assert_eq!(report["users_round"]["kind"], "full");
@@ -105,9 +110,17 @@ fn demo_runs_a_full_then_an_incremental_cycle() {
         // Twice: a second demo starts from a fresh snapshot again.
         let out = run();
         let stdout = String::from_utf8_lossy(&out.stdout);
-        assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(stdout.contains("users round (Full)"), "{stdout}");
-        assert!(stdout.contains("users round (Incremental): 3 changed"), "{stdout}");
+        assert!(
+            stdout.contains("users round (Incremental): 3 changed"),
+            "{stdout}"
+        );
         assert!(dir.path().join("entrasync-demo/entrasync.toml").is_file());
     }
 }

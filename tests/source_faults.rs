@@ -126,7 +126,12 @@ async fn expired_delta_tokens_resync_every_query() {
     h.emulator.invalidate_delta_tokens();
     let report = h.cycle().await.expect("the cycle resyncs");
     assert_eq!(report.users_round.kind, RoundKind::Full);
-    assert!(report.group_rounds.iter().all(|r| r.kind == RoundKind::Full));
+    assert!(
+        report
+            .group_rounds
+            .iter()
+            .all(|r| r.kind == RoundKind::Full)
+    );
     h.assert_matches_tenant(&scoped);
 }
 
@@ -181,13 +186,19 @@ async fn a_failure_on_any_page_changes_nothing() {
             for k in [0, 2, n - 1] {
                 let name = format!("{endpoint:?} {kind:?} first round page {k} of {n}");
                 h.emulator.faults().clear();
-                h.emulator
-                    .faults()
-                    .add(FaultRule::new(kind.clone()).on(endpoint).at_page(k).always());
+                h.emulator.faults().add(
+                    FaultRule::new(kind.clone())
+                        .on(endpoint)
+                        .at_page(k)
+                        .always(),
+                );
                 let before = state(&h);
                 assert!(h.cycle().await.is_err(), "{name}: the cycle fails");
                 assert_eq!(state(&h), before, "{name}: snapshot untouched");
-                assert!(h.snapshot.delta_links().expect("reads").users.is_none(), "{name}");
+                assert!(
+                    h.snapshot.delta_links().expect("reads").users.is_none(),
+                    "{name}"
+                );
             }
             h.emulator.faults().clear();
             drop(h);
@@ -211,9 +222,12 @@ async fn a_failure_on_any_page_changes_nothing() {
             for k in [0, 1, 3] {
                 let name = format!("{endpoint:?} {kind:?} incremental page {k}");
                 h.emulator.faults().clear();
-                h.emulator
-                    .faults()
-                    .add(FaultRule::new(kind.clone()).on(endpoint).at_page(k).always());
+                h.emulator.faults().add(
+                    FaultRule::new(kind.clone())
+                        .on(endpoint)
+                        .at_page(k)
+                        .always(),
+                );
                 let before = state(&h);
                 assert!(h.cycle().await.is_err(), "{name}: the cycle fails");
                 assert_eq!(state(&h), before, "{name}: snapshot and links untouched");
@@ -234,9 +248,11 @@ async fn a_hanging_response_times_out_and_changes_nothing() {
         t.update_user(&user, json!({"department": "Never Seen"}));
     });
     let before = state(&h);
-    h.emulator
-        .faults()
-        .add(FaultRule::new(FaultKind::Hang).on(Endpoint::UsersDelta).always());
+    h.emulator.faults().add(
+        FaultRule::new(FaultKind::Hang)
+            .on(Endpoint::UsersDelta)
+            .always(),
+    );
     let config = entrasync::config::SourceConfig {
         request_timeout: Duration::from_millis(300),
         ..h.config.source.clone()
@@ -261,7 +277,10 @@ async fn replayed_objects_are_merged_once() {
     );
     let report = h.cycle().await.expect("the cycle runs");
     let (users, _, _) = h.emulator.mutate(|t| t.counts());
-    assert!(report.users_round.stats.objects as usize > users, "objects were replayed");
+    assert!(
+        report.users_round.stats.objects as usize > users,
+        "objects were replayed"
+    );
     assert_eq!(report.users_round.changed, users);
     h.assert_matches_tenant(&scoped);
 }

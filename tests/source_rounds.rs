@@ -15,7 +15,12 @@ async fn a_first_round_brings_exactly_the_tenant() {
     let scoped = h.scoped_ids(&DEMO_GROUPS);
     let report = h.cycle().await.expect("the first cycle runs");
     assert_eq!(report.users_round.kind, RoundKind::Full);
-    assert!(report.group_rounds.iter().all(|r| r.kind == RoundKind::Full));
+    assert!(
+        report
+            .group_rounds
+            .iter()
+            .all(|r| r.kind == RoundKind::Full)
+    );
     let (users, _, memberships) = h.emulator.mutate(|t| t.counts());
     assert_eq!(report.users_round.changed, users);
     assert_eq!(report.snapshot.users, users);
@@ -110,7 +115,10 @@ const CASES: &[Case] = &[
         name: "a user changed outside scope",
         change: |t, s| {
             let u = outsider(t, s);
-            t.update_user(&u, json!({"jobTitle": "Changed Title", "mobilePhone": "+47 000"}));
+            t.update_user(
+                &u,
+                json!({"jobTitle": "Changed Title", "mobilePhone": "+47 000"}),
+            );
         },
     },
 ];
@@ -132,11 +140,20 @@ async fn each_kind_of_change_is_read_alone_and_the_snapshot_follows_the_tenant()
         let (groups_changed, _) = changed_and_removed(&before.1, &after.1);
 
         h.emulator.requests().reset();
-        let report = h.cycle().await.unwrap_or_else(|e| panic!("{}: {e}", case.name));
+        let report = h
+            .cycle()
+            .await
+            .unwrap_or_else(|e| panic!("{}: {e}", case.name));
         let name = case.name;
         assert_eq!(report.users_round.kind, RoundKind::Incremental, "{name}");
-        assert_eq!(report.users_round.changed, users_changed, "{name}: users read");
-        assert_eq!(report.users_round.removed, users_removed, "{name}: users removed");
+        assert_eq!(
+            report.users_round.changed, users_changed,
+            "{name}: users read"
+        );
+        assert_eq!(
+            report.users_round.removed, users_removed,
+            "{name}: users removed"
+        );
         let groups_read: usize = report.group_rounds.iter().map(|r| r.changed).sum();
         assert_eq!(groups_read, groups_changed, "{name}: groups read");
         // One page per query: the users round and the one chunk of groups; nothing re-read.
@@ -147,9 +164,21 @@ async fn each_kind_of_change_is_read_alone_and_the_snapshot_follows_the_tenant()
             "{name}: objects in the users round"
         );
         assert_eq!(report.graph_requests, 2, "{name}: requests in the cycle");
-        assert_eq!(h.emulator.requests().count(Endpoint::UsersDelta), 1, "{name}");
-        assert_eq!(h.emulator.requests().count(Endpoint::GroupsDelta), 1, "{name}");
-        assert_eq!(h.emulator.requests().count(Endpoint::GroupsList), 0, "{name}");
+        assert_eq!(
+            h.emulator.requests().count(Endpoint::UsersDelta),
+            1,
+            "{name}"
+        );
+        assert_eq!(
+            h.emulator.requests().count(Endpoint::GroupsDelta),
+            1,
+            "{name}"
+        );
+        assert_eq!(
+            h.emulator.requests().count(Endpoint::GroupsList),
+            0,
+            "{name}"
+        );
         h.assert_matches_tenant(&scoped);
     }
 }
@@ -247,14 +276,25 @@ async fn more_than_fifty_scoped_groups_are_read_in_chunks_of_fifty() {
 #[tokio::test]
 async fn transitive_members_include_nested_groups() {
     let tenant = demo_tenant();
-    let h = Harness::start(tenant, EmulatorOptions::default(), &DEMO_GROUPS, "transitive").await;
+    let h = Harness::start(
+        tenant,
+        EmulatorOptions::default(),
+        &DEMO_GROUPS,
+        "transitive",
+    )
+    .await;
     h.cycle().await.expect("the first cycle runs");
     let (readers, nested_users) = h.emulator.mutate(|t| {
-        let readers = t.group_id_by_name("Stratsys Readers").expect("Readers exists");
+        let readers = t
+            .group_id_by_name("Stratsys Readers")
+            .expect("Readers exists");
         let finance = t
             .group_id_by_name("Finance Controllers")
             .expect("Finance Controllers exists");
-        assert!(t.members(&readers).contains(&finance), "the demo nests Finance in Readers");
+        assert!(
+            t.members(&readers).contains(&finance),
+            "the demo nests Finance in Readers"
+        );
         (readers, t.members(&finance))
     });
     assert!(!nested_users.is_empty());
@@ -266,7 +306,10 @@ async fn transitive_members_include_nested_groups() {
         .map(|m| m.id)
         .collect();
     for user in &nested_users {
-        assert!(transitive.contains(user), "{user} reaches Readers through Finance");
+        assert!(
+            transitive.contains(user),
+            "{user} reaches Readers through Finance"
+        );
     }
     let direct: Vec<String> = h
         .snapshot

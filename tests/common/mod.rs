@@ -38,7 +38,13 @@ pub struct Harness {
 impl Harness {
     /// The sample tenant, default page sizes, the four demo groups, direct members.
     pub async fn demo() -> Harness {
-        Harness::start(demo_tenant(), EmulatorOptions::default(), &DEMO_GROUPS, "direct").await
+        Harness::start(
+            demo_tenant(),
+            EmulatorOptions::default(),
+            &DEMO_GROUPS,
+            "direct",
+        )
+        .await
     }
 
     pub async fn start(
@@ -86,9 +92,14 @@ impl Harness {
     /// Asserts that the snapshot holds exactly the tenant's users and the scoped groups' members.
     pub fn assert_matches_tenant(&self, scoped: &[String]) {
         let state = self.snapshot.source_state().expect("the snapshot reads");
-        let (users, groups) = self.emulator.mutate(|t| (users_view(t), groups_view(t, scoped)));
+        let (users, groups) = self
+            .emulator
+            .mutate(|t| (users_view(t), groups_view(t, scoped)));
         assert_eq!(state.users.len(), users.len(), "number of users");
-        assert!(state.users == users, "the snapshot's users differ from the tenant's");
+        assert!(
+            state.users == users,
+            "the snapshot's users differ from the tenant's"
+        );
         let snapshot_groups: BTreeMap<String, GroupView> = scoped
             .iter()
             .filter(|id| state.groups.contains_key(*id))
