@@ -1,0 +1,321 @@
+//! What one commit writes (`source → snapshot → rules → plan → target`): turns a cycle's complete
+//! [`Fetch`] into the set of key writes that makes the snapshot equal to what Graph reported,
+//! reading what it must from the trees first. `apply.rs` then writes the set crash-safely.
+//!
+//! sled's transactional trees cannot iterate, so every read that needs a scan (the stored users
+//! of a full round, a group's current members, the links and bindings to drop) happens here,
+//! before the transaction. That is safe because there is a single writer: the engine runs one
+//! cycle at a time, nothing else writes the source state, so nothing can change between these
+//! reads and the transaction. An incremental commit reads only what its rounds name (plus the
+//! few scoped groups and links); only a full round scans the stored users and tombstones.
+//!
+//! The set is also a repair: computed against whatever the trees hold, a full round's set makes
+//! them exactly what Graph lists, even after a staged commit was cut short (see `apply.rs`).
+//!
+//! Removals follow Invariant 2, positive evidence only: an `@removed` entry, absence from a
+//! complete full round, or leaving scope (a stored group in no round's ids). An incremental round
+//! never removes what it did not name.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+
+use sled::IVec;
+
+use super::layout::{self, TREE_COUNT, TreeId};
+use super::store::Store;
+use super::{SnapshotError, Tombstone};
+use crate::source::{Fetch, Group, MemberKind, Removal, RoundKind, UsersRound};
+
+/// Key writes per tree: `Some` sets, `None` removes. A later write to a key replaces an earlier
+/// one, so the set holds each key once, in key order.
+#[derive(Default)]
+pub(super) struct WriteSet {
+    trees: [BTreeMap<IVec, Option<IVec>>; TREE_COUNT],
+}
+
+impl WriteSet {
+    pub(super) fn put(&mut self, tree: TreeId, key: impl Into<IVec>, value: impl Into<IVec>) {
+        self.trees[tree.index()].insert(key.into(), Some(value.into()));
+    }
+
+    pub(super) fn remove(&mut self, tree: TreeId, key: impl Into<IVec>) {
+        self.trees[tree.index()].insert(key.into(), None);
+    }
+
+    /// Takes the writes to one tree out of the set, in key order.
+    pub(super) fn take(&mut self, tree: TreeId) -> BTreeMap<IVec, Option<IVec>> {
+        std::mem::take(&mut self.trees[tree.index()])
+    }
+
+    /// The writes of each tree, in [`TreeId::ALL`] order.
+    #[cfg(test)]
+    pub(super) fn per_tree(&self) -> impl Iterator<Item = (TreeId, &BTreeMap<IVec, Option<IVec>>)> {
+        TreeId::ALL.into_iter().zip(&self.trees)
+    }
+
+    /// How many keys the commit writes.
+    pub(super) fn len(&self) -> usize {
+        self.trees.iter().map(BTreeMap::len).sum()
+    }
+}
+
+/// Everything `fetch` changes, as key writes; `now` is when tombstones are dated.
+pub(super) fn write_set(store: &Store, fetch: &Fetch, now: u64) -> Result<WriteSet, SnapshotError> {
+    let mut writes = WriteSet::default();
+    users(store, &fetch.users, now, &mut writes)?;
+    let doomed = groups(store, fetch, &mut writes)?;
+    transitive(store, fetch, &doomed, &mut writes)?;
+    links_and_bindings(store, fetch, &mut writes)?;
+    Ok(writes)
+}
+
+fn users(
+    store: &Store,
+    round: &UsersRound,
+    now: u64,
+    writes: &mut WriteSet,
+) -> Result<(), SnapshotError> {
+    let tombstone =
+        |id: &str, removal: Removal, writes: &mut WriteSet| -> Result<(), SnapshotError> {
+            // A removal on record keeps the date the snapshot first learnt of it, and "absent"
+            // (reason unknown) never replaces a reason Graph gave.
+            let known: Option<Tombstone> = store.get_json(TreeId::Gone, id)?;
+            if known.is_none_or(|t| t.removal != removal && removal != Removal::Absent) {
+                let at_unix = now;
+                let tombstone = Tombstone { removal, at_unix };
+                writes.put(TreeId::Gone, id.as_bytes(), layout::json(&tombstone));
+            }
+            writes.remove(TreeId::Users, id.as_bytes());
+            Ok(())
+        };
+    let full = round.kind == RoundKind::Full;
+    // Stored users the full round lists unchanged: no write.
+    let mut unchanged = BTreeSet::new();
+    let mut tombstoned = BTreeSet::new();
+    if full {
+        // Absence from a complete full round is evidence of removal.
+        for entry in store.entries(TreeId::Users) {
+            let (key, value) = entry?;
+            let id = layout::decode_id(&key).map_err(|e| store.damaged("users key", e))?;
+            match round.users.get(&id) {
+                Some(user) if *value == *layout::json(user) => {
+                    unchanged.insert(id);
+                }
+                Some(_) => {}
+                None if round.removed.contains_key(&id) => {}
+                None => tombstone(&id, Removal::Absent, writes)?,
+            }
+        }
+        for entry in store.entries(TreeId::Gone) {
+            let key = entry?.0;
+            tombstoned.insert(layout::decode_id(&key).map_err(|e| store.damaged("gone key", e))?);
+        }
+    }
+    for (id, user) in &round.users {
+        if !unchanged.contains(id) {
+            writes.put(TreeId::Users, id.as_bytes(), layout::json(user));
+        }
+        // Listed, so not gone (restored, or left over from an interrupted commit).
+        let gone = if full {
+            tombstoned.contains(id)
+        } else {
+            let tree = store.tree(TreeId::Gone);
+            tree.contains_key(id).map_err(store.storage("read"))?
+        };
+        if gone {
+            writes.remove(TreeId::Gone, id.as_bytes());
+        }
+    }
+    for (id, removal) in &round.removed {
+        tombstone(id, *removal, writes)?;
+    }
+    Ok(())
+}
+
+/// Writes the groups rounds; returns the groups deleted in this commit (removed, absent from a
+/// full round, or out of scope), whose transitive entries go too.
+fn groups(
+    store: &Store,
+    fetch: &Fetch,
+    writes: &mut WriteSet,
+) -> Result<BTreeSet<String>, SnapshotError> {
+    let scoped: BTreeSet<&str> = fetch
+        .groups
+        .iter()
+        .flat_map(|r| r.ids.iter().map(String::as_str))
+        .collect();
+    let stored: BTreeMap<String, Group> = store.json_map(TreeId::Groups)?;
+
+    let mut doomed: BTreeSet<String> = BTreeSet::new();
+    for round in &fetch.groups {
+        doomed.extend(round.removed.keys().cloned());
+        if round.kind == RoundKind::Full {
+            let absent = round
+                .ids
+                .iter()
+                .filter(|id| !round.groups.contains_key(*id));
+            doomed.extend(absent.cloned());
+        }
+    }
+    let owners = store.owners(TreeId::Members)?;
+    let known = stored.keys().chain(&owners);
+    doomed.extend(known.filter(|id| !scoped.contains(id.as_str())).cloned());
+
+    for round in &fetch.groups {
+        for (id, change) in &round.groups {
+            // Only the chunk's own ids belong to it; a group being deleted gets no new entries.
+            if !round.ids.contains(id) || doomed.contains(id) {
+                continue;
+            }
+            let before = stored.get(id);
+            let display_name = change
+                .display_name
+                .clone()
+                .or_else(|| before.and_then(|g| g.display_name.clone()));
+            let group = Group {
+                id: id.clone(),
+                display_name,
+            };
+            if before != Some(&group) {
+                writes.put(TreeId::Groups, id.as_bytes(), layout::json(&group));
+            }
+            match round.kind {
+                RoundKind::Full => replace(store, TreeId::Members, id, &change.added, writes)?,
+                RoundKind::Incremental => {
+                    let prefix = prefix(store, id)?;
+                    for (member, kind) in &change.added {
+                        writes.put(
+                            TreeId::Members,
+                            layout::member_key(&prefix, member),
+                            &layout::member_value(*kind)[..],
+                        );
+                    }
+                    for member in &change.removed {
+                        writes.remove(TreeId::Members, layout::member_key(&prefix, member));
+                    }
+                }
+            }
+        }
+    }
+    for id in &doomed {
+        if stored.contains_key(id) {
+            writes.remove(TreeId::Groups, id.as_bytes());
+        }
+        for tree in [TreeId::Members, TreeId::Transitive] {
+            for (key, _) in store.memberships(tree, id)? {
+                writes.remove(tree, key);
+            }
+        }
+    }
+    Ok(doomed)
+}
+
+/// Makes a group's entries in `tree` exactly `members`, writing only the difference.
+fn replace(
+    store: &Store,
+    tree: TreeId,
+    group: &str,
+    members: &BTreeMap<String, MemberKind>,
+    writes: &mut WriteSet,
+) -> Result<(), SnapshotError> {
+    let prefix = prefix(store, group)?;
+    let mut current = BTreeMap::new();
+    for (key, member) in store.memberships(tree, group)? {
+        if !members.contains_key(&member.id) {
+            writes.remove(tree, key);
+        }
+        current.insert(member.id, member.kind);
+    }
+    for (member, kind) in members {
+        if current.get(member) != Some(kind) {
+            writes.put(
+                tree,
+                layout::member_key(&prefix, member),
+                &layout::member_value(*kind)[..],
+            );
+        }
+    }
+    Ok(())
+}
+
+fn prefix(store: &Store, group: &str) -> Result<Vec<u8>, SnapshotError> {
+    layout::member_prefix(group).ok_or_else(|| SnapshotError::Encode {
+        path: store.path().to_owned(),
+        what: format!("a group id of {} bytes", group.len()),
+        source: io::Error::new(io::ErrorKind::InvalidInput, "longer than 4 GiB"),
+    })
+}
+
+/// Transitive members: each listed group's set becomes exactly its listing; every other group's
+/// entries go (all of them when the fetch has no listings, `members = "direct"`).
+fn transitive(
+    store: &Store,
+    fetch: &Fetch,
+    doomed: &BTreeSet<String>,
+    writes: &mut WriteSet,
+) -> Result<(), SnapshotError> {
+    let scoped: BTreeSet<&str> = fetch
+        .groups
+        .iter()
+        .flat_map(|r| r.ids.iter().map(String::as_str))
+        .collect();
+    let listed: BTreeMap<&str, _> = fetch
+        .transitive
+        .iter()
+        .flatten()
+        .filter(|l| scoped.contains(l.group_id.as_str()) && !doomed.contains(&l.group_id))
+        .map(|l| (l.group_id.as_str(), &l.members))
+        .collect();
+    for (group, members) in &listed {
+        replace(store, TreeId::Transitive, group, members, writes)?;
+    }
+    for owner in store.owners(TreeId::Transitive)? {
+        if !listed.contains_key(owner.as_str()) {
+            for (key, _) in store.memberships(TreeId::Transitive, &owner)? {
+                writes.remove(TreeId::Transitive, key);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The new delta links (the users link, one per groups chunk; links of chunks that are no longer
+/// queried go) and the scope bindings, replaced by this fetch's.
+fn links_and_bindings(
+    store: &Store,
+    fetch: &Fetch,
+    writes: &mut WriteSet,
+) -> Result<(), SnapshotError> {
+    writes.put(
+        TreeId::Links,
+        layout::USERS_LINK_KEY,
+        fetch.users.delta_link.as_bytes(),
+    );
+    let mut current: BTreeSet<IVec> = BTreeSet::new();
+    for round in &fetch.groups {
+        let key = layout::group_link_key(&round.ids);
+        writes.put(TreeId::Links, key.as_slice(), round.delta_link.as_bytes());
+        current.insert(key.into());
+    }
+    for entry in store.entries(TreeId::Links) {
+        let (key, _) = entry?;
+        if key != layout::USERS_LINK_KEY && !current.contains(&key) {
+            writes.remove(TreeId::Links, key);
+        }
+    }
+    let bindings: BTreeMap<&str, &str> = fetch
+        .scoped
+        .iter()
+        .map(|g| (g.configured.as_str(), g.id.as_str()))
+        .collect();
+    for entry in store.entries(TreeId::Bindings) {
+        let (key, _) = entry?;
+        if std::str::from_utf8(&key).map_or(true, |k| !bindings.contains_key(k)) {
+            writes.remove(TreeId::Bindings, key);
+        }
+    }
+    for (configured, id) in bindings {
+        writes.put(TreeId::Bindings, configured.as_bytes(), id.as_bytes());
+    }
+    Ok(())
+}
