@@ -75,9 +75,10 @@ pub async fn run_in(dir: &Path) -> anyhow::Result<u8> {
     print_report(&second, false)?;
 
     println!(
-        "\nThe config is {}; run `entrasync --config {} once` while an emulator is up, or point \
-         it at your own tenant.",
-        config_path.display(),
+        "\nThe config and the snapshot are in {}. To read your own tenant, point [source] of that \
+         config at it (tenant_id, client_id, client_secret_file; remove authority_url and \
+         graph_url) and run `entrasync --config {} once`.",
+        dir.display(),
         config_path.display()
     );
     emulator.shutdown().await;

@@ -27,6 +27,16 @@ async fn a_first_round_brings_exactly_the_tenant() {
     assert_eq!(report.snapshot.groups, DEMO_GROUPS.len());
     assert!(report.snapshot.memberships > 0 && report.snapshot.memberships <= memberships);
     h.assert_matches_tenant(&scoped);
+    // The sample tenant has one user in deleted items: a first round reports it too.
+    assert_eq!(report.users_round.removed, 1);
+    let state = h.snapshot.source_state().expect("reads");
+    assert_eq!(state.gone.len(), 1);
+    assert!(
+        state
+            .gone
+            .values()
+            .all(|t| t.removal == Removal::SoftDeleted)
+    );
     let links = h.snapshot.delta_links().expect("links read");
     assert!(links.users.is_some(), "the users delta link is stored");
     assert_eq!(links.groups.len(), 1, "one chunk of four groups");
@@ -319,4 +329,43 @@ async fn transitive_members_include_nested_groups() {
         .map(|m| m.id)
         .collect();
     assert!(nested_users.iter().any(|u| !direct.contains(u)));
+}
+
+#[tokio::test]
+async fn a_deleted_scoped_group_leaves_the_snapshot_with_its_members() {
+    let h = Harness::demo().await;
+    let scoped = h.scoped_ids(&DEMO_GROUPS);
+    h.cycle().await.expect("the first cycle runs");
+    let (security, m365) = (scoped[3].clone(), scoped[2].clone());
+    assert!(!h.snapshot.members(&security).expect("reads").is_empty());
+    h.emulator.mutate(|t| {
+        t.delete_group(&security, false);
+        t.delete_group(&m365, true);
+    });
+    let report = h.cycle().await.expect("the cycle after the deletions");
+    let removed: usize = report.group_rounds.iter().map(|r| r.removed).sum();
+    assert_eq!(removed, 2, "both deletions read as @removed");
+    for id in [&security, &m365] {
+        assert!(h.snapshot.members(id).expect("reads").is_empty(), "{id}");
+    }
+    let state = h.snapshot.source_state().expect("reads");
+    assert!(!state.groups.contains_key(&security) && !state.groups.contains_key(&m365));
+    assert!(
+        state
+            .bindings
+            .values()
+            .all(|id| id != &security && id != &m365),
+        "a deleted group's name is looked up again"
+    );
+    // The next cycle looks the names up again and finds nothing: a configuration problem
+    // that names the group, and the snapshot stays as it was.
+    let err = h
+        .cycle()
+        .await
+        .expect_err("the configured name matches no group now");
+    assert!(
+        err.to_string().contains(DEMO_GROUPS[2]) || err.to_string().contains(DEMO_GROUPS[3]),
+        "{err}"
+    );
+    assert_eq!(h.snapshot.source_state().expect("reads"), state);
 }
