@@ -91,32 +91,34 @@ impl Harness {
 
     /// Asserts that the snapshot holds exactly the tenant's users and the scoped groups' members.
     pub fn assert_matches_tenant(&self, scoped: &[String]) {
-        let state = self.snapshot.source_state().expect("the snapshot reads");
-        let (users, groups) = self
-            .emulator
-            .mutate(|t| (users_view(t), groups_view(t, scoped)));
-        assert_eq!(state.users.len(), users.len(), "number of users");
-        assert!(
-            state.users == users,
-            "the snapshot's users differ from the tenant's"
-        );
-        let snapshot_groups: BTreeMap<String, GroupView> = scoped
-            .iter()
-            .filter(|id| state.groups.contains_key(*id))
-            .map(|id| {
-                let name = state.groups[id].display_name.clone();
-                let members = self
-                    .snapshot
-                    .members(id)
-                    .expect("members read")
-                    .into_iter()
-                    .map(|m| m.id)
-                    .collect();
-                (id.clone(), GroupView { name, members })
-            })
-            .collect();
-        assert_eq!(snapshot_groups, groups, "scoped groups and their members");
+        assert_snapshot_matches(&self.snapshot, &self.emulator, scoped);
     }
+}
+
+/// Asserts that `snapshot` holds exactly the tenant's users and the scoped groups' members.
+pub fn assert_snapshot_matches(snapshot: &Snapshot, emulator: &Emulator, scoped: &[String]) {
+    let state = snapshot.source_state().expect("the snapshot reads");
+    let (users, groups) = emulator.mutate(|t| (users_view(t), groups_view(t, scoped)));
+    assert_eq!(state.users.len(), users.len(), "number of users");
+    assert!(
+        state.users == users,
+        "the snapshot's users differ from the tenant's"
+    );
+    let snapshot_groups: BTreeMap<String, GroupView> = scoped
+        .iter()
+        .filter(|id| state.groups.contains_key(*id))
+        .map(|id| {
+            let name = state.groups[id].display_name.clone();
+            let members = snapshot
+                .members(id)
+                .expect("members read")
+                .into_iter()
+                .map(|m| m.id)
+                .collect();
+            (id.clone(), GroupView { name, members })
+        })
+        .collect();
+    assert_eq!(snapshot_groups, groups, "scoped groups and their members");
 }
 
 /// The sample tenant as `demo` uses it.
