@@ -1,7 +1,8 @@
 //! Invariants 1 and 5 against real crashes: `entrasync once` is killed (SIGKILL) at many moments
 //! of its cycle — while it fetches, while it commits a large first round in stages, while it
-//! flushes, while it commits a bulk incremental change — and the tenant changes between runs. Whatever was cut short, the next complete run
-//! leaves the snapshot exactly equal to the tenant: no one lost, no one kept who is gone.
+//! flushes, while it commits a bulk incremental change — and the tenant changes between runs.
+//! Whatever was cut short, the next complete run leaves the snapshot exactly equal to the
+//! tenant: no one lost, no one kept who is gone.
 
 mod common;
 
