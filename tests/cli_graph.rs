@@ -124,3 +124,60 @@ fn demo_runs_a_full_then_an_incremental_cycle() {
         assert!(dir.path().join("entrasync-demo/entrasync.toml").is_file());
     }
 }
+
+/// Invariant 6: neither the client secret nor an access token reaches the output at the most
+/// verbose log level, nor any file of the snapshot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_reach_neither_logs_nor_the_snapshot() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = emulator.client_secret();
+    let config = write_config(&dir, &emulator, &DEMO_GROUPS, "direct", &secret);
+    let mut outputs = Vec::new();
+    for _ in 0..2 {
+        let out = entrasync(&config, &["-vv", "once", "--json"]).await;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        outputs.push(out);
+    }
+    let tokens = emulator.issued_tokens();
+    assert!(!tokens.is_empty(), "the runs got tokens");
+    let stderr = String::from_utf8_lossy(&outputs[0].stderr).into_owned();
+    assert!(
+        stderr.contains("TRACE") || stderr.contains("DEBUG"),
+        "verbose logs were on"
+    );
+    let mut haystacks: Vec<(String, Vec<u8>)> = outputs
+        .iter()
+        .flat_map(|o| {
+            [
+                ("stdout".to_owned(), o.stdout.clone()),
+                ("stderr".to_owned(), o.stderr.clone()),
+            ]
+        })
+        .collect();
+    let state = dir.path().join("state");
+    let mut folders = vec![state];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(&folder).expect("the state dir reads") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                folders.push(path);
+            } else {
+                let bytes = std::fs::read(&path).expect("a state file reads");
+                haystacks.push((path.display().to_string(), bytes));
+            }
+        }
+    }
+    assert!(haystacks.len() > 4, "the snapshot has files");
+    for needle in tokens.iter().chain([&secret]) {
+        for (name, bytes) in &haystacks {
+            let found = bytes.windows(needle.len()).any(|w| w == needle.as_bytes());
+            assert!(!found, "a secret or token is in {name}");
+        }
+    }
+}

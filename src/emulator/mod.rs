@@ -184,6 +184,11 @@ impl Emulator {
         self.shared.generation.fetch_add(1, Ordering::SeqCst);
     }
 
+    /// Every access token issued and not revoked (for tests that look for leaks).
+    pub fn issued_tokens(&self) -> Vec<String> {
+        lock(&self.shared.tokens).keys().cloned().collect()
+    }
+
     /// Revokes every access token: Graph answers 401 until a new one is fetched.
     pub fn revoke_tokens(&self) {
         lock(&self.shared.tokens).clear();
