@@ -13,10 +13,11 @@ use serde_json::json;
 
 use super::Shared;
 use super::faults::lock;
+use super::server::decode_form;
 
 /// Answers a token request for `tenant` with the form `body`.
 pub fn token(shared: &Shared, tenant: &str, body: &[u8]) -> Response {
-    let form = parse_form(body);
+    let form = decode_form(&String::from_utf8_lossy(body));
     let field = |name: &str| {
         form.iter()
             .find(|(k, _)| k == name)
@@ -134,17 +135,4 @@ fn refuse(status: StatusCode, error: &str, code: u32, text: &str) -> Response {
         "error_uri": format!("https://login.microsoftonline.com/error?code={code}"),
     });
     (status, axum::Json(body)).into_response()
-}
-
-/// Decodes an `application/x-www-form-urlencoded` body.
-fn parse_form(body: &[u8]) -> Vec<(String, String)> {
-    let text = String::from_utf8_lossy(body);
-    // The URL parser's query decoding is exactly form decoding (`+` is a space).
-    match reqwest::Url::parse(&format!("http://form/?{text}")) {
-        Ok(url) => url
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect(),
-        Err(_) => Vec::new(),
-    }
 }

@@ -601,10 +601,19 @@ pub fn odata_string(text: &str) -> Option<(String, &str)> {
 
 /// The query string's options, decoded, keys lower-cased (OData options are case-insensitive).
 fn parse_query(query: &str) -> Vec<(String, String)> {
-    match reqwest::Url::parse(&format!("http://q/?{query}")) {
+    let mut pairs = decode_form(query);
+    pairs.iter_mut().for_each(|(k, _)| *k = k.to_lowercase());
+    pairs
+}
+
+/// Decodes `a=b&c=d` as `application/x-www-form-urlencoded` (`+` is a space), as both query
+/// strings and the token request's body are.
+pub fn decode_form(text: &str) -> Vec<(String, String)> {
+    // The URL parser's query decoding is exactly form decoding.
+    match reqwest::Url::parse(&format!("http://form/?{text}")) {
         Ok(url) => url
             .query_pairs()
-            .map(|(k, v)| (k.to_lowercase(), v.into_owned()))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect(),
         Err(_) => Vec::new(),
     }

@@ -119,38 +119,22 @@ impl Tenant {
 
     /// The ids of the live users, sorted.
     pub fn user_ids(&self) -> Vec<String> {
-        self.users
-            .iter()
-            .filter(|(_, u)| u.presence == Presence::Live)
-            .map(|(id, _)| id.clone())
-            .collect()
+        live_ids(&self.users)
     }
 
     /// The ids of the live groups, sorted.
     pub fn group_ids(&self) -> Vec<String> {
-        self.groups
-            .iter()
-            .filter(|(_, g)| g.presence == Presence::Live)
-            .map(|(id, _)| id.clone())
-            .collect()
+        live_ids(&self.groups)
     }
 
     /// A live user with every property, `id` included.
     pub fn user(&self, id: &str) -> Option<Value> {
-        let user = self
-            .users
-            .get(id)
-            .filter(|u| u.presence == Presence::Live)?;
-        Some(with_id(id, &user.props))
+        live(&self.users, id)
     }
 
     /// A live group with every property (not its members), `id` included.
     pub fn group(&self, id: &str) -> Option<Value> {
-        let group = self
-            .groups
-            .get(id)
-            .filter(|g| g.presence == Presence::Live)?;
-        Some(with_id(id, &group.props))
+        live(&self.groups, id)
     }
 
     /// The id of the live group with this display name, if exactly one has it.
@@ -439,6 +423,43 @@ impl Tenant {
             .map(|(id, _)| id.clone())
             .collect()
     }
+}
+
+/// What users and groups have in common here.
+trait Record {
+    fn presence(&self) -> Presence;
+    fn props(&self) -> &Map<String, Value>;
+}
+
+impl Record for UserRecord {
+    fn presence(&self) -> Presence {
+        self.presence
+    }
+    fn props(&self) -> &Map<String, Value> {
+        &self.props
+    }
+}
+
+impl Record for GroupRecord {
+    fn presence(&self) -> Presence {
+        self.presence
+    }
+    fn props(&self) -> &Map<String, Value> {
+        &self.props
+    }
+}
+
+fn live_ids<R: Record>(records: &BTreeMap<String, R>) -> Vec<String> {
+    records
+        .iter()
+        .filter(|(_, r)| r.presence() == Presence::Live)
+        .map(|(id, _)| id.clone())
+        .collect()
+}
+
+fn live<R: Record>(records: &BTreeMap<String, R>, id: &str) -> Option<Value> {
+    let record = records.get(id).filter(|r| r.presence() == Presence::Live)?;
+    Some(with_id(id, record.props()))
 }
 
 fn with_id(id: &str, props: &Map<String, Value>) -> Value {
