@@ -184,6 +184,8 @@ struct Sample {
     first: Duration,
     first_requests: u64,
     first_peak_mb: f64,
+    first_fetch: Duration,
+    first_commit: Duration,
     unchanged: Duration,
     unchanged_requests: u64,
     changed: Duration,
@@ -220,6 +222,8 @@ async fn measure(scale: Scale) {
         sample.first = clock.elapsed();
         sample.first_peak_mb = peak_memory_mb();
         sample.first_requests = first.graph_requests;
+        sample.first_fetch = first.fetch_duration;
+        sample.first_commit = first.commit_duration;
         assert_eq!(
             first.snapshot.users, scale.users,
             "the first cycle read everyone"
@@ -237,10 +241,12 @@ async fn measure(scale: Scale) {
         sample.changed_requests = changed.graph_requests;
         sample.changed_users = changed.users_round.changed;
         eprintln!(
-            "run {}: floor {:?}, first {:?} ({:.0} MB), unchanged {:?}, 100 changes {:?}",
+            "run {}: floor {:?}, first {:?} (fetch {:?}, commit {:?}; {:.0} MB), unchanged {:?}, 100 changes {:?}",
             run + 1,
             sample.floor,
             sample.first,
+            sample.first_fetch,
+            sample.first_commit,
             sample.first_peak_mb,
             sample.unchanged,
             sample.changed

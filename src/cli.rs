@@ -163,12 +163,14 @@ pub fn print_report(report: &CycleReport, json: bool) -> anyhow::Result<()> {
     }
     let s = &report.snapshot;
     println!(
-        "snapshot: {} users, {} groups, {} memberships; {} Graph requests in {} ms",
+        "snapshot: {} users, {} groups, {} memberships; {} Graph requests in {} ms (read {} ms, commit {} ms)",
         s.users,
         s.groups,
         s.memberships,
         report.graph_requests,
-        report.duration.as_millis()
+        report.duration.as_millis(),
+        report.fetch_duration.as_millis(),
+        report.commit_duration.as_millis()
     );
     Ok(())
 }

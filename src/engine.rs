@@ -27,6 +27,11 @@ pub struct CycleReport {
     pub started_at: SystemTime,
     #[serde(with = "millis")]
     pub duration: Duration,
+    /// How long reading Graph took (all rounds), and committing and flushing the snapshot.
+    #[serde(with = "millis")]
+    pub fetch_duration: Duration,
+    #[serde(with = "millis")]
+    pub commit_duration: Duration,
     pub users_round: RoundReport,
     pub group_rounds: Vec<RoundReport>,
     pub transitive_requests: u64,
@@ -58,15 +63,18 @@ pub async fn cycle(graph: &Graph, snapshot: &Snapshot) -> Result<CycleReport, Cy
         bindings: snapshot.scope_bindings()?,
     };
     let fetch = graph.fetch(&resume).await?;
+    let fetched = clock.elapsed();
     snapshot.commit(&fetch)?;
     snapshot.flush().await?;
-    let report = report(
+    let mut report = report(
         &fetch,
         snapshot,
         started_at,
         clock.elapsed(),
         graph.requests() - first_request,
     )?;
+    report.fetch_duration = fetched;
+    report.commit_duration = report.duration.saturating_sub(fetched);
     tracing::info!(
         duration_ms = report.duration.as_millis() as u64,
         users_round = ?report.users_round.kind,
@@ -89,6 +97,8 @@ fn report(
     Ok(CycleReport {
         started_at,
         duration,
+        fetch_duration: Duration::ZERO,
+        commit_duration: Duration::ZERO,
         users_round: RoundReport {
             kind: fetch.users.kind,
             changed: fetch.users.users.len(),
