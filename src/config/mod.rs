@@ -8,6 +8,7 @@
 
 mod duration;
 mod raw;
+mod rules;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +17,10 @@ use std::time::Duration;
 use reqwest::Url;
 
 pub use duration::parse_duration;
+pub use rules::{
+    AttributeMapping, Department, ENTERPRISE_DEPARTMENT, EXPRESSION_PROPERTIES, Filter,
+    PermissionGroup, RulesConfig, TARGET_ATTRIBUTES,
+};
 
 use crate::secret::Secret;
 use raw::{RawConfig, RawSource};
@@ -37,6 +42,8 @@ pub struct Config {
     pub state_dir: PathBuf,
     pub schedule: Schedule,
     pub source: SourceConfig,
+    /// `[filter]`, `[[permission_groups]]`, `[[departments]]`, `[attributes]`.
+    pub rules: RulesConfig,
     /// Things that work but should be fixed (an inline secret); the caller logs them.
     pub warnings: Vec<String>,
 }
@@ -168,20 +175,43 @@ impl Validator<'_> {
         }
     }
 
-    fn config(mut self, raw: RawConfig) -> Result<Config, ConfigError> {
-        let state_dir = self.resolve(raw.state_dir.unwrap_or_else(|| DEFAULT_STATE_DIR.into()));
+    fn config(mut self, mut raw: RawConfig) -> Result<Config, ConfigError> {
+        let state_dir = self.resolve(
+            raw.state_dir
+                .take()
+                .unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
+        );
         let schedule = self.schedule(raw.schedule.as_deref().unwrap_or(DEFAULT_SCHEDULE))?;
-        let source = self.source(raw.source.ok_or_else(|| {
+        let rules = self.rules(&mut raw)?;
+        let mut source = self.source(raw.source.take().ok_or_else(|| {
             self.invalid(
                 "[source]",
                 "is missing: entrasync needs tenant_id, client_id and a client secret to read Microsoft Graph",
             )
         })?)?;
+        let mut rules = rules;
+        rules.scope_groups = source.groups.clone();
+        for alias in rules.permission_groups.iter().flat_map(|p| &p.aliases) {
+            if !rules
+                .scope_groups
+                .iter()
+                .any(|g| g.eq_ignore_ascii_case(alias))
+            {
+                rules.scope_groups.push(alias.clone());
+            }
+        }
+        // Graph must also be read for the groups that grant permissions or filter users.
+        for entry in rules.groups_read() {
+            if !source.groups.iter().any(|g| g.eq_ignore_ascii_case(&entry)) {
+                source.groups.push(entry);
+            }
+        }
         Ok(Config {
             path: self.path.to_owned(),
             state_dir,
             schedule,
             source,
+            rules,
             warnings: self.warnings,
         })
     }

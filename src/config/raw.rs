@@ -14,6 +14,38 @@ pub struct RawConfig {
     pub state_dir: Option<PathBuf>,
     pub schedule: Option<String>,
     pub source: Option<RawSource>,
+    pub filter: Option<RawFilter>,
+    pub permission_groups: Option<Vec<RawPermissionGroup>>,
+    pub default_permission: Option<String>,
+    pub departments: Option<Vec<RawDepartment>>,
+    /// Target attribute → expression (or `"none"`); kept in file order for messages.
+    pub attributes: Option<toml::Table>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFilter {
+    pub user_types: Option<Vec<String>>,
+    pub domains: Option<Vec<String>>,
+    pub departments: Option<Vec<String>>,
+    pub office_locations: Option<Vec<String>>,
+    pub groups: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPermissionGroup {
+    pub name: Option<String>,
+    pub aliases: Option<Vec<String>>,
+    pub priority: Option<i64>,
+    pub fallback_department: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDepartment {
+    pub name: Option<String>,
+    pub aliases: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,0 +1,49 @@
+//! Permissions: every Entra group of the user that matches an alias gives that permission group;
+//! ordered by priority (1 is the highest) the first is the primary permission, the rest are
+//! additional — Stratsys's Anna, in "Full User" and "Member", gets "Full User" as primary.
+//!
+//! Part of `rules/` (pure). The configuration keeps permission groups sorted by priority and
+//! every alias unique, so the result is the same whatever order Graph listed groups in.
+
+use std::collections::BTreeSet;
+
+use crate::config::RulesConfig;
+
+use super::scope::Groups;
+
+/// The user's permission groups, primary first; `default_permission` when no alias maps any of
+/// the user's groups; `None` when there is neither (the rule error "no main membership"). With
+/// no `[[permission_groups]]` configured, nobody needs one.
+pub fn of(user: &str, groups: &Groups<'_>, config: &RulesConfig) -> Option<Vec<String>> {
+    // Without permission groups (Syncro, SignPath's plain sync) permissions are not managed.
+    if config.permission_groups.is_empty() {
+        return Some(config.default_permission.iter().cloned().collect());
+    }
+    let granted: Vec<String> = config
+        .permission_groups
+        .iter()
+        .filter(|p| p.aliases.iter().any(|alias| groups.has_member(alias, user)))
+        .map(|p| p.name.clone())
+        .collect();
+    if !granted.is_empty() {
+        return Some(granted);
+    }
+    config.default_permission.clone().map(|d| vec![d])
+}
+
+/// The display names of scoped Entra groups that no permission alias maps.
+pub fn unmapped_groups(groups: &Groups<'_>, config: &RulesConfig) -> BTreeSet<String> {
+    let mapped: BTreeSet<&str> = config
+        .permission_groups
+        .iter()
+        .flat_map(|p| &p.aliases)
+        .filter_map(|alias| groups.id_of(alias))
+        .collect();
+    config
+        .scope_groups
+        .iter()
+        .filter_map(|entry| groups.id_of(entry))
+        .filter(|id| !mapped.contains(id))
+        .map(|id| groups.name_of(id).unwrap_or(id).to_owned())
+        .collect()
+}

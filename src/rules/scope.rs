@@ -1,0 +1,103 @@
+//! Who is in scope: a member of a scoped group (or everyone, when no group is scoped), enabled,
+//! and passing every `[filter]` criterion — Syncro's semantics: all listed criteria must match,
+//! an omitted one matches everyone.
+//!
+//! Part of `rules/` (pure). Groups are named in the config by display name or object id; the
+//! snapshot keeps which id each entry was bound to, so a group renamed in Entra stays the group
+//! the operator meant.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::config::RulesConfig;
+use crate::snapshot::SourceState;
+use crate::source::User;
+
+use super::Membership;
+
+/// The groups of the source state, as the rules ask about them.
+pub struct Groups<'a> {
+    state: &'a SourceState,
+    /// Group id → the ids of its members (users and groups), as `membership` counts them.
+    members: BTreeMap<&'a str, BTreeSet<&'a str>>,
+}
+
+impl<'a> Groups<'a> {
+    pub fn new(state: &'a SourceState, membership: Membership) -> Groups<'a> {
+        let lists = match membership {
+            Membership::Direct => &state.members,
+            Membership::Transitive => &state.transitive,
+        };
+        let members = lists
+            .iter()
+            .map(|(group, members)| {
+                (
+                    group.as_str(),
+                    members.iter().map(|m| m.id.as_str()).collect(),
+                )
+            })
+            .collect();
+        Groups { state, members }
+    }
+
+    /// The group id a configured entry (display name or object id) stands for, if the group
+    /// is known.
+    pub fn id_of(&self, entry: &str) -> Option<&'a str> {
+        if let Some(id) = self.state.bindings.get(entry) {
+            return Some(id.as_str());
+        }
+        self.state
+            .groups
+            .get_key_value(entry)
+            .map(|(id, _)| id.as_str())
+    }
+
+    /// The group's current display name in Entra.
+    pub fn name_of(&self, id: &str) -> Option<&'a str> {
+        self.state.groups.get(id)?.display_name.as_deref()
+    }
+
+    /// True when `user` is a member of the group a configured entry stands for.
+    pub fn has_member(&self, entry: &str, user: &str) -> bool {
+        self.id_of(entry)
+            .and_then(|id| self.members.get(id))
+            .is_some_and(|members| members.contains(user))
+    }
+}
+
+/// True when `user` is in scope.
+pub fn in_scope(user: &User, groups: &Groups<'_>, config: &RulesConfig) -> bool {
+    if user.account_enabled == Some(false) {
+        return false;
+    }
+    let scoped = config.scope_groups.is_empty()
+        || config
+            .scope_groups
+            .iter()
+            .any(|entry| groups.has_member(entry, &user.id));
+    scoped && passes_filter(user, groups, config)
+}
+
+fn passes_filter(user: &User, groups: &Groups<'_>, config: &RulesConfig) -> bool {
+    let filter = &config.filter;
+    let one_of = |allowed: &Option<Vec<String>>, value: Option<&str>| {
+        allowed.as_ref().is_none_or(|allowed| {
+            value.is_some_and(|v| allowed.iter().any(|a| a.eq_ignore_ascii_case(v.trim())))
+        })
+    };
+    // Entra gives every user a type; a missing one is the default, Member.
+    let user_type = user.user_type.as_deref().or(Some("Member"));
+    let domain = user
+        .user_principal_name
+        .as_deref()
+        .and_then(|upn| upn.rsplit_once('@'))
+        .map(|(_, domain)| domain);
+    one_of(&filter.user_types, user_type)
+        && one_of(&filter.domains, domain)
+        && one_of(&filter.departments, user.department.as_deref())
+        && one_of(&filter.office_locations, user.office_location.as_deref())
+        && filter.groups.as_ref().is_none_or(|entries| {
+            entries
+                .iter()
+                .any(|entry| groups.has_member(entry, &user.id))
+        })
+}

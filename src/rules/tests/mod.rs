@@ -1,0 +1,144 @@
+//! Tests of the rules, one file per vendor guide in `shared/seeds/`, each scenario a named test;
+//! and a property test that the outcome does not depend on the order of the input.
+//!
+//! The configuration is written as an operator writes it and loaded through `config::parse`, so
+//! these tests also hold the validation to what the rules expect.
+
+mod order;
+mod securepractice;
+mod signpath;
+mod stacksync;
+mod stratsys;
+mod syncro;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::config::{self, RulesConfig};
+use crate::snapshot::SourceState;
+use crate::source::{Group, Member, MemberKind, User};
+
+use super::{DepartmentChoice, Membership, Outcome, evaluate};
+
+/// Loads the rule sections `rules` under a `[source]` that scopes `groups`.
+pub fn config(groups: &[&str], rules: &str) -> RulesConfig {
+    try_config(groups, rules).unwrap_or_else(|e| panic!("the test config is valid: {e}"))
+}
+
+pub fn try_config(groups: &[&str], rules: &str) -> Result<RulesConfig, config::ConfigError> {
+    let groups = groups
+        .iter()
+        .map(|g| format!("{g:?}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let text = format!(
+        "state_dir = \"state\"\n{rules}\n[source]\ntenant_id = \"t\"\nclient_id = \"c\"\n\
+         client_secret = \"s\"\ngroups = [{groups}]\n"
+    );
+    // `[source]` comes last; a test writes its top-level keys before its tables.
+    config::parse(&text, Path::new("/etc/entrasync/rules-test.toml")).map(|c| c.rules)
+}
+
+/// A tenant for the rules: users and groups by name, bound as the source binds them.
+#[derive(Default)]
+pub struct Tenant {
+    state: SourceState,
+}
+
+impl Tenant {
+    pub fn new() -> Tenant {
+        Tenant::default()
+    }
+
+    /// A member user `id@contoso.com` with this department.
+    pub fn user(mut self, id: &str, department: Option<&str>) -> Tenant {
+        let user = User {
+            id: id.to_owned(),
+            user_principal_name: Some(format!("{id}@contoso.com")),
+            mail: Some(format!("{}@Contoso.com", capitalise(id))),
+            given_name: Some(capitalise(id)),
+            surname: Some("Berg".into()),
+            display_name: Some(format!("{} Berg", capitalise(id))),
+            department: department.map(str::to_owned),
+            user_type: Some("Member".into()),
+            account_enabled: Some(true),
+            ..User::default()
+        };
+        self.state.users.insert(id.to_owned(), user);
+        self
+    }
+
+    /// Changes a user already added.
+    pub fn edit(mut self, id: &str, change: impl FnOnce(&mut User)) -> Tenant {
+        change(self.state.users.get_mut(id).expect("the user was added"));
+        self
+    }
+
+    /// A group named `name` (id `g-<name>`) with these direct members, bound by its name.
+    pub fn group(mut self, name: &str, members: &[&str]) -> Tenant {
+        let id = format!("g-{name}");
+        self.state.groups.insert(
+            id.clone(),
+            Group {
+                id: id.clone(),
+                display_name: Some(name.to_owned()),
+            },
+        );
+        let members = members
+            .iter()
+            .map(|m| Member {
+                id: (*m).to_owned(),
+                kind: MemberKind::User,
+            })
+            .collect();
+        self.state.members.insert(id.clone(), members);
+        self.state.bindings.insert(name.to_owned(), id);
+        self
+    }
+
+    /// Renames a group in Entra; its binding stays.
+    pub fn rename(mut self, name: &str, new_name: &str) -> Tenant {
+        let id = format!("g-{name}");
+        self.state
+            .groups
+            .get_mut(&id)
+            .expect("the group was added")
+            .display_name = Some(new_name.to_owned());
+        self
+    }
+
+    pub fn evaluate(&self, config: &RulesConfig) -> Outcome {
+        evaluate(&self.state, config, Membership::Direct)
+    }
+}
+
+fn capitalise(id: &str) -> String {
+    let mut chars = id.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// The desired users' permissions, by user id.
+pub fn permissions(outcome: &Outcome) -> BTreeMap<&str, Vec<&str>> {
+    outcome
+        .desired
+        .iter()
+        .map(|(id, d)| {
+            (
+                id.as_str(),
+                d.permissions.iter().map(String::as_str).collect(),
+            )
+        })
+        .collect()
+}
+
+/// The desired users' departments, by user id.
+pub fn departments(outcome: &Outcome) -> BTreeMap<&str, DepartmentChoice> {
+    outcome
+        .desired
+        .iter()
+        .map(|(id, d)| (id.as_str(), d.department.clone()))
+        .collect()
+}
