@@ -53,3 +53,88 @@ fn a_typo_exits_2_with_one_line_naming_the_key() {
     assert!(stderr.contains(path.to_str().unwrap()), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
 }
+
+/// Loads `config/examples/NAME.toml` with its secret path pointed at a real file.
+fn vendor_example(dir: &Path, name: &str) -> entrasync::config::Config {
+    let source = format!("config/examples/{name}.toml");
+    let text = std::fs::read_to_string(&source).expect("the example exists");
+    let secret = dir.join("client-secret");
+    std::fs::write(&secret, "example-secret\n").expect("write secret");
+    let text = text.replace(
+        "/run/credentials/entrasync.service/client-secret",
+        &secret.display().to_string(),
+    );
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, text).expect("write config");
+    entrasync::config::load(&path).unwrap_or_else(|e| panic!("{source}: {e}"))
+}
+
+#[test]
+fn every_vendor_example_loads_and_says_what_its_guide_says() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let names = [
+        "stratsys",
+        "stacksync",
+        "syncro",
+        "signpath",
+        "securepractice",
+    ];
+    let listed: Vec<String> = std::fs::read_dir("config/examples")
+        .expect("the examples folder")
+        .map(|e| {
+            e.expect("an entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    assert_eq!(
+        listed.len(),
+        names.len(),
+        "every example is tested: {listed:?}"
+    );
+    for name in names {
+        let config = vendor_example(dir.path(), name);
+        assert!(config.warnings.is_empty(), "{name}: {:?}", config.warnings);
+        let rules = &config.rules;
+        let target = |t: &str| rules.attributes.iter().find(|a| a.target == t);
+        match name {
+            "stratsys" => {
+                assert_eq!(rules.permission_groups[0].name, "Full User");
+                assert_eq!(
+                    rules.scope_groups.len(),
+                    4,
+                    "the aliases are the scoped groups"
+                );
+                assert_eq!(config.source.groups.len(), 4, "and Graph reads them");
+            }
+            "stacksync" => {
+                assert_eq!(rules.default_permission.as_deref(), Some("viewer"));
+                assert_eq!(
+                    target("userName").expect("mapped").expr.source(),
+                    "lower([mail])"
+                );
+            }
+            "syncro" => {
+                assert!(rules.scope_groups.is_empty(), "filter-only");
+                assert!(rules.filter.departments.is_none(), "\"All\" departments");
+                assert_eq!(
+                    rules.filter.domains.as_deref(),
+                    Some(&["contoso.com".to_owned()][..])
+                );
+            }
+            "signpath" => {
+                let external = target("externalId").expect("mapped").expr.source();
+                assert!(external.starts_with("append("), "{external}");
+            }
+            "securepractice" => {
+                assert!(target("phoneNumbers[type eq \"mobile\"].value").is_none());
+                assert!(
+                    target("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:division")
+                        .is_some()
+                );
+            }
+            _ => unreachable!("the names above"),
+        }
+    }
+}

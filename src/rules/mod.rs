@@ -123,6 +123,19 @@ impl Unmapped {
     }
 }
 
+/// Where a permission alias points now: for `status`, which shows a group renamed in Entra
+/// beside the alias it was bound by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AliasStatus {
+    pub alias: String,
+    pub permission_group: String,
+    /// The group the alias is bound to; `None` while no such group is known.
+    pub group_id: Option<String>,
+    /// The group's display name in Entra now.
+    pub current_name: Option<String>,
+}
+
 /// The result of the rules for one cycle.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -137,6 +150,8 @@ pub struct Outcome {
     /// removes them.
     pub held: BTreeSet<String>,
     pub unmapped: Unmapped,
+    /// Every permission alias, by priority then alias.
+    pub aliases: Vec<AliasStatus>,
 }
 
 /// Applies the rules to the source state.
@@ -146,6 +161,7 @@ pub fn evaluate(state: &SourceState, config: &RulesConfig, membership: Membershi
     if !config.permission_groups.is_empty() {
         outcome.unmapped.groups = permissions::unmapped_groups(&groups, config);
     }
+    outcome.aliases = permissions::alias_status(&groups, config);
     for (id, user) in &state.users {
         if !scope::in_scope(user, &groups, config) {
             continue;

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use crate::config::RulesConfig;
 
+use super::AliasStatus;
 use super::scope::Groups;
 
 /// The user's permission groups, primary first; `default_permission` when no alias maps any of
@@ -45,5 +46,24 @@ pub fn unmapped_groups(groups: &Groups<'_>, config: &RulesConfig) -> BTreeSet<St
         .filter_map(|entry| groups.id_of(entry))
         .filter(|id| !mapped.contains(id))
         .map(|id| groups.name_of(id).unwrap_or(id).to_owned())
+        .collect()
+}
+
+/// Where each alias points now.
+pub fn alias_status(groups: &Groups<'_>, config: &RulesConfig) -> Vec<AliasStatus> {
+    config
+        .permission_groups
+        .iter()
+        .flat_map(|p| {
+            p.aliases.iter().map(|alias| {
+                let id = groups.id_of(alias);
+                AliasStatus {
+                    alias: alias.clone(),
+                    permission_group: p.name.clone(),
+                    group_id: id.map(str::to_owned),
+                    current_name: id.and_then(|id| groups.name_of(id)).map(str::to_owned),
+                }
+            })
+        })
         .collect()
 }

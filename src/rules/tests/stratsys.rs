@@ -241,4 +241,11 @@ fn a_group_renamed_in_entra_keeps_granting_its_permission() {
     let outcome = tenant.evaluate(&stratsys());
     assert_eq!(permissions(&outcome)["jon"], ["Full User"]);
     assert!(outcome.unmapped.groups.is_empty(), "{:?}", outcome.unmapped);
+    let bound = outcome
+        .aliases
+        .iter()
+        .find(|a| a.alias == "Stratsys Full Users")
+        .expect("the alias is listed");
+    assert_eq!(bound.current_name.as_deref(), Some("Stratsys Power Users"));
+    assert_eq!(bound.permission_group, "Full User");
 }
