@@ -5,13 +5,15 @@
 //!
 //! A commit of up to [`TRANSACTION_WRITES`] keys — every incremental cycle of a normal tenant, and
 //! a full round that changed little — is ONE sled transaction over all trees: data, delta links,
-//! bindings and counts together.
+//! bindings and counts together. A key is a user, a group, or a group's whole member list (see
+//! `layout.rs`), so a list of 20,000 members is one write of some 800 KB.
 //!
-//! A bigger one (the first cycle of a large tenant: 100,000 users and 200,000 memberships are
-//! some 300,000 keys) is staged, because sled 0.34 holds every write of an open transaction in
-//! memory, about 5 KB per key (measured with sled alone: 300,000 keys in one transaction peak at
-//! 1.5 GB RSS and take 2.6-3.6 s; in transactions of 1,000, 150 MB and 1.5 s, the same as plain
-//! inserts). Staged, it is still crash-safe:
+//! A bigger one (the first cycle of a large tenant: 100,000 users and 10 groups are some 100,000
+//! keys) is staged, because sled 0.34 holds every write of an open transaction in memory, about
+//! 5 KB per key (measured with sled alone: 300,000 keys in one transaction peak at 1.5 GB RSS and
+//! take 2.6-3.6 s; in transactions of 1,000, 150 MB and 1.5 s, the same as plain inserts). The
+//! budget counts keys, not bytes: a transaction of many very large member lists holds them all
+//! in memory too. Staged, it is still crash-safe:
 //! 1. one transaction removes every delta link and sets `meta/commit_pending`;
 //! 2. the data goes in transactions of [`TRANSACTION_WRITES`] keys, each with its count changes;
 //! 3. one transaction writes the new delta links and bindings and clears `commit_pending`.
@@ -25,7 +27,9 @@
 //! (Invariant 2). The counts stay exact throughout: each transaction updates them with its writes.
 //!
 //! The counts are derived from what each write replaces (a transactional insert returns the old
-//! value), so `counts()` is one read instead of sled's `len()`, which walks the whole tree.
+//! value): one per user or group key, and for a member list the difference between the new
+//! list's count and the old one's (read from its prefix). So `counts()` is one read instead of
+//! walking the trees.
 
 use std::io;
 
@@ -90,6 +94,8 @@ enum Pending {
 enum Abort {
     /// The stored counts cannot be read.
     Counts,
+    /// The member list a write replaces cannot be read (the key), so the count cannot follow.
+    Members(IVec),
     /// A test asked for a failure at this tree.
     Injected(TreeId),
 }
@@ -151,6 +157,18 @@ fn counted(tree: TreeId) -> Option<usize> {
     }
 }
 
+/// How much an entry of `tree` counts for: a member list its members, anything else one; no
+/// entry counts nothing. `None` for a member list that cannot be read.
+fn weight(tree: TreeId, value: Option<&IVec>) -> Option<isize> {
+    match value {
+        None => Some(0),
+        Some(value) if tree == TreeId::Members => {
+            isize::try_from(layout::member_count(value)?).ok()
+        }
+        Some(_) => Some(1),
+    }
+}
+
 /// Writes `writes`, the counts they change and the marker in one sled transaction.
 fn transaction(
     store: &Store,
@@ -171,7 +189,13 @@ fn transaction(
                 None => tree.remove(key.clone())?,
             };
             if let Some(slot) = counted(id) {
-                delta[slot] += isize::from(value.is_some()) - isize::from(old.is_some());
+                let change = weight(id, value.as_ref())
+                    .zip(weight(id, old.as_ref()))
+                    .map(|(new, old)| new - old);
+                let change = change.ok_or_else(|| {
+                    ConflictableTransactionError::Abort(Abort::Members(key.clone()))
+                })?;
+                delta[slot] += change;
             }
         }
         let meta = &tx[TreeId::Meta.index()];
@@ -202,6 +226,10 @@ fn transaction(
         TransactionError::Abort(Abort::Counts) => store.damaged(
             "meta entry \"counts\"",
             io::Error::new(io::ErrorKind::InvalidData, "not three 64-bit numbers"),
+        ),
+        TransactionError::Abort(Abort::Members(key)) => store.damaged(
+            format!("members entry {:?}", String::from_utf8_lossy(&key)),
+            io::Error::new(io::ErrorKind::InvalidData, "not a member list"),
         ),
         TransactionError::Abort(Abort::Injected(tree)) => {
             store.storage("commit to")(sled::Error::Io(io::Error::other(format!(

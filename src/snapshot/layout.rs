@@ -8,20 +8,22 @@
 //!   big-endian Unix seconds, only while a large commit is being staged (see `apply.rs`);
 //! - `users`: user id → JSON [`User`](crate::source::User);
 //! - `groups`: group id → JSON [`Group`](crate::source::Group), scoped groups only;
-//! - `members`, `transitive`: u32 big-endian length of the group id ‖ group id ‖ member id → one
-//!   byte, [`MemberKind::code`]. The length prefix makes a group's entries one contiguous range
-//!   with no separator that an opaque id could contain, sorted by member id;
+//! - `members`, `transitive`: group id → the group's whole member list, one value per group (a
+//!   first commit writes one key per group, not one per membership): u32 big-endian count, then
+//!   per member, sorted by id, u32 big-endian id length ‖ id ‖ one byte [`MemberKind::code`]. A
+//!   group with no members has no entry (never an empty list);
 //! - `gone`: user id → JSON [`Tombstone`](super::Tombstone);
 //! - `links`: `users` → delta link; `groups:` + JSON array of a chunk's sorted ids → delta link;
 //! - `bindings`: configured `[source] groups` entry → group id.
 
+use std::collections::BTreeMap;
 use std::io;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::Counts;
-use crate::source::MemberKind;
+use crate::source::{Member, MemberKind};
 
 /// The schema this build reads and writes.
 pub(super) const SCHEMA_VERSION: u32 = 1;
@@ -77,64 +79,57 @@ impl TreeId {
     }
 }
 
-/// The key prefix shared by every membership entry of `group` (length ‖ id).
-///
-/// `None` for an id longer than `u32::MAX` bytes, which no Graph response can carry; callers that
-/// read treat it as "no entries", the commit refuses it.
-pub(super) fn member_prefix(group: &str) -> Option<Vec<u8>> {
-    let len = u32::try_from(group.len()).ok()?;
-    let mut key = Vec::with_capacity(4 + group.len());
-    key.extend_from_slice(&len.to_be_bytes());
-    key.extend_from_slice(group.as_bytes());
-    Some(key)
-}
-
-/// The membership key of `member` in the group whose [`member_prefix`] is `prefix`.
-pub(super) fn member_key(prefix: &[u8], member: &str) -> Vec<u8> {
-    let mut key = Vec::with_capacity(prefix.len() + member.len());
-    key.extend_from_slice(prefix);
-    key.extend_from_slice(member.as_bytes());
-    key
-}
-
-/// Splits a membership key into (group id, member id); `None` if it is not one.
-pub(super) fn split_member_key(key: &[u8]) -> Option<(&str, &str)> {
-    let (len, rest) = key.split_first_chunk::<4>()?;
-    let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
-    if rest.len() < len {
-        return None;
+/// The value of a group's entry in `members` or `transitive`: its `members`, in the map's (id)
+/// order. `None` for more than `u32::MAX` members or an id longer than `u32::MAX` bytes, which
+/// no Graph response can carry; the commit refuses it.
+pub(super) fn encode_members(members: &BTreeMap<String, MemberKind>) -> Option<Vec<u8>> {
+    let bytes = 4 + members.keys().map(|id| 5 + id.len()).sum::<usize>();
+    let mut out = Vec::with_capacity(bytes);
+    out.extend_from_slice(&u32::try_from(members.len()).ok()?.to_be_bytes());
+    for (id, kind) in members {
+        out.extend_from_slice(&u32::try_from(id.len()).ok()?.to_be_bytes());
+        out.extend_from_slice(id.as_bytes());
+        out.push(kind.code());
     }
-    let (group, member) = rest.split_at(len);
-    Some((
-        std::str::from_utf8(group).ok()?,
-        std::str::from_utf8(member).ok()?,
-    ))
+    Some(out)
 }
 
-/// The value of a membership entry.
-pub(super) fn member_value(kind: MemberKind) -> [u8; 1] {
-    [kind.code()]
-}
-
-/// Reads a membership value; anything but one byte is damage.
-pub(super) fn decode_member_value(value: &[u8]) -> Option<MemberKind> {
-    match value {
-        [code] => Some(MemberKind::from_code(*code)),
-        _ => None,
-    }
-}
-
-/// The smallest key greater than every key that starts with `prefix`; `None` if there is none
-/// (the prefix is all `0xff`). Used to hop from one group's entries to the next one's.
-pub(super) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
-    let mut end = prefix.to_vec();
-    while let Some(last) = end.pop() {
-        if last < u8::MAX {
-            end.push(last + 1);
-            return Some(end);
+/// Reads a member list written by [`encode_members`]. Anything else is damage (`None`): a count
+/// that does not match, a length past the end, bytes left over, an id that is not UTF-8, ids
+/// out of order or repeated. An unknown kind byte reads as `Other`, as [`MemberKind::from_code`]
+/// defines.
+pub(super) fn decode_members(value: &[u8]) -> Option<Vec<Member>> {
+    let count = member_count(value)?;
+    let mut rest = &value[4..];
+    let mut members: Vec<Member> = Vec::with_capacity(count);
+    for _ in 0..count {
+        let (len, tail) = rest.split_first_chunk::<4>()?;
+        let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+        if tail.len() <= len {
+            return None;
         }
+        let (id, tail) = tail.split_at(len);
+        let id = std::str::from_utf8(id).ok()?;
+        if members.last().is_some_and(|last| last.id.as_str() >= id) {
+            return None;
+        }
+        let kind = MemberKind::from_code(tail[0]);
+        members.push(Member {
+            id: id.to_owned(),
+            kind,
+        });
+        rest = &tail[1..];
     }
-    None
+    rest.is_empty().then_some(members)
+}
+
+/// The count a member list starts with, without reading the rest; `None` if the value is too
+/// short to hold that many members (so a garbage count never sizes an allocation). What the
+/// commit's membership count changes by.
+pub(super) fn member_count(value: &[u8]) -> Option<usize> {
+    let (count, rest) = value.split_first_chunk::<4>()?;
+    let count = usize::try_from(u32::from_be_bytes(*count)).ok()?;
+    (rest.len() / 5 >= count).then_some(count)
 }
 
 /// The `links` key of a groups chunk: `groups:` + JSON array of its ids.
@@ -202,28 +197,84 @@ pub(super) fn decode_id(key: &[u8]) -> io::Result<String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn membership_keys_round_trip_and_keep_groups_apart() {
-        let cases = [("g", "m"), ("", "m"), ("g", ""), ("ab", "c"), ("a", "bc")];
-        for (group, member) in cases {
-            let prefix = member_prefix(group).expect("short id");
-            let key = member_key(&prefix, member);
-            assert_eq!(split_member_key(&key), Some((group, member)));
-            assert!(key.starts_with(&prefix));
-        }
-        // "ab"+"c" and "a"+"bc" concatenate alike but their keys differ.
-        let ab = member_key(&member_prefix("ab").expect("short"), "c");
-        let a = member_key(&member_prefix("a").expect("short"), "bc");
-        assert_ne!(ab, a);
-        assert_eq!(split_member_key(&[0, 0, 0, 9, b'x']), None);
+    fn list(members: &[(&str, MemberKind)]) -> BTreeMap<String, MemberKind> {
+        members
+            .iter()
+            .map(|(id, k)| ((*id).to_owned(), *k))
+            .collect()
     }
 
     #[test]
-    fn prefix_end_is_past_every_key_with_the_prefix() {
-        assert_eq!(prefix_end(b"ab"), Some(b"ac".to_vec()));
-        assert_eq!(prefix_end(&[1, 0xff]), Some(vec![2]));
-        assert_eq!(prefix_end(&[0xff, 0xff]), None);
-        assert_eq!(prefix_end(b""), None);
+    fn member_lists_round_trip_sorted_by_id() {
+        use MemberKind::{Group, Other, User};
+        let cases = [
+            list(&[]),
+            list(&[("u1", User)]),
+            list(&[("", Other), ("b", User), ("a", Group), ("é😀", User)]),
+            (0..1000)
+                .map(|i| (format!("{i:08x}-0000-4000-8000-{i:012x}"), User))
+                .collect(),
+        ];
+        for members in cases {
+            let value = encode_members(&members).expect("encodes");
+            assert_eq!(member_count(&value), Some(members.len()));
+            let decoded = decode_members(&value).expect("decodes");
+            let expected: Vec<Member> = members
+                .iter()
+                .map(|(id, kind)| Member {
+                    id: id.clone(),
+                    kind: *kind,
+                })
+                .collect();
+            assert_eq!(decoded, expected);
+        }
+        // Ids that concatenate alike stay apart.
+        let ab = encode_members(&list(&[("ab", User), ("c", User)]));
+        let a = encode_members(&list(&[("a", User), ("bc", User)]));
+        assert_ne!(ab, a);
+    }
+
+    #[test]
+    fn a_damaged_member_list_decodes_as_damage_not_a_panic() {
+        let value = encode_members(&list(&[("a", MemberKind::User), ("bc", MemberKind::Group)]))
+            .expect("encodes");
+        // Cut anywhere, or with bytes left over.
+        for len in 0..value.len() {
+            assert_eq!(decode_members(&value[..len]), None, "cut at {len}");
+        }
+        assert_eq!(decode_members(&[value.as_slice(), b"x"].concat()), None);
+        let cases: [(&str, &[u8]); 7] = [
+            (
+                "a count far past the end",
+                &[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, b'u'],
+            ),
+            (
+                "a length past the end",
+                &[0, 0, 0, 1, 0xff, 0xff, 0xff, 0xf0, b'a', b'u'],
+            ),
+            ("an id not UTF-8", &[0, 0, 0, 1, 0, 0, 0, 1, 0xff, b'u']),
+            ("out of order", b"\0\0\0\x02\0\0\0\x01bu\0\0\0\x01au"),
+            ("repeated", b"\0\0\0\x02\0\0\0\x01au\0\0\0\x01au"),
+            ("text", b"not a member list"),
+            ("a counts entry", &[0; 24]),
+        ];
+        for (name, value) in cases {
+            assert_eq!(decode_members(value), None, "{name}");
+        }
+        assert_eq!(
+            member_count(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, b'u']),
+            None
+        );
+        // Any bytes at all: decoded or refused, never a panic.
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..10_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 24) as usize;
+            let bytes: Vec<u8> = (0..len).map(|i| (seed >> (i % 8 * 8)) as u8 % 8).collect();
+            let _ = decode_members(&bytes);
+        }
     }
 
     #[test]

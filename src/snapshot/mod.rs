@@ -8,8 +8,9 @@
 //! first commit is staged crash-safely instead, see `apply.rs`), then the rules read it back.
 //!
 //! Files: `open.rs` opens it (schema version, damage, lock), `layout.rs` is the on-disk layout,
-//! `store.rs` reads the trees, `writes.rs` turns a fetch into key writes and `apply.rs` writes
-//! them. sled stays inside this module: no sled type is in the public API.
+//! `store.rs` reads the trees, `writes.rs` turns a fetch into key writes (a user, a group, or a
+//! group's whole member list per key) and `apply.rs` writes them. sled stays inside this module:
+//! no sled type is in the public API.
 
 mod apply;
 mod error;
@@ -210,17 +211,12 @@ impl Snapshot {
 
     /// A scoped group's direct members, sorted by id.
     pub fn members(&self, group_id: &str) -> Result<Vec<Member>, SnapshotError> {
-        self.group_entries(TreeId::Members, group_id)
+        self.store.memberships(TreeId::Members, group_id)
     }
 
     /// A scoped group's members with nested groups resolved, sorted by id (empty unless
     /// `members = "transitive"`).
     pub fn transitive_members(&self, group_id: &str) -> Result<Vec<Member>, SnapshotError> {
-        self.group_entries(TreeId::Transitive, group_id)
-    }
-
-    fn group_entries(&self, tree: TreeId, group_id: &str) -> Result<Vec<Member>, SnapshotError> {
-        let entries = self.store.memberships(tree, group_id)?;
-        Ok(entries.into_iter().map(|(_, member)| member).collect())
+        self.store.memberships(TreeId::Transitive, group_id)
     }
 }

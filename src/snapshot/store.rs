@@ -129,81 +129,46 @@ impl Store {
             .collect()
     }
 
-    /// Decodes one membership entry into (group id, member).
-    fn membership(
-        &self,
-        id: TreeId,
-        key: &[u8],
-        value: &[u8],
-    ) -> Result<(String, Member), SnapshotError> {
-        let (group, member) =
-            layout::split_member_key(key).ok_or_else(|| self.damaged_entry(id, key))?;
-        let kind = layout::decode_member_value(value).ok_or_else(|| self.damaged_entry(id, key))?;
-        Ok((
-            group.to_owned(),
-            Member {
-                id: member.to_owned(),
-                kind,
-            },
-        ))
-    }
-
-    /// The entries of one group in `members` or `transitive`, with their keys, sorted by member id.
+    /// One group's member list in `members` or `transitive`, sorted by member id (empty if the
+    /// group has no entry).
     pub(super) fn memberships(
         &self,
         id: TreeId,
         group: &str,
-    ) -> Result<Vec<(IVec, Member)>, SnapshotError> {
-        let Some(prefix) = layout::member_prefix(group) else {
-            return Ok(Vec::new());
-        };
-        self.tree(id)
-            .scan_prefix(prefix)
-            .map(|entry| {
-                let (key, value) = entry.map_err(self.storage("read"))?;
-                let (_, member) = self.membership(id, &key, &value)?;
-                Ok((key, member))
-            })
-            .collect()
+    ) -> Result<Vec<Member>, SnapshotError> {
+        match self.get(id, group.as_bytes())? {
+            None => Ok(Vec::new()),
+            Some(value) => layout::decode_members(&value)
+                .ok_or_else(|| self.damaged_entry(id, group.as_bytes())),
+        }
     }
 
-    /// Every group's entries in `members` or `transitive`.
+    /// Every group's member list in `members` or `transitive`.
     pub(super) fn all_memberships(
         &self,
         id: TreeId,
     ) -> Result<BTreeMap<String, Vec<Member>>, SnapshotError> {
-        let mut all: BTreeMap<String, Vec<Member>> = BTreeMap::new();
-        for entry in self.entries(id) {
-            let (key, value) = entry?;
-            let (group, member) = self.membership(id, &key, &value)?;
-            all.entry(group).or_default().push(member);
-        }
-        Ok(all)
+        self.entries(id)
+            .map(|entry| {
+                let (key, value) = entry?;
+                let group = layout::decode_id(&key).map_err(|_| self.damaged_entry(id, &key))?;
+                let members =
+                    layout::decode_members(&value).ok_or_else(|| self.damaged_entry(id, &key))?;
+                Ok((group, members))
+            })
+            .collect()
     }
 
-    /// The groups that have entries in `members` or `transitive`: one seek per group, hopping
-    /// from each group's first entry past its last, so it costs the number of groups, not of
-    /// memberships.
+    /// The groups that have an entry in `members` or `transitive`: one key per group.
     pub(super) fn owners(&self, id: TreeId) -> Result<Vec<String>, SnapshotError> {
-        let tree = self.tree(id);
-        let mut owners = Vec::new();
-        let mut next = tree.first().map_err(self.storage("read"))?;
-        while let Some((key, _)) = next {
-            let (group, _) =
-                layout::split_member_key(&key).ok_or_else(|| self.damaged_entry(id, &key))?;
-            let prefix =
-                layout::member_prefix(group).ok_or_else(|| self.damaged_entry(id, &key))?;
-            owners.push(group.to_owned());
-            next = match layout::prefix_end(&prefix) {
-                Some(end) => tree
-                    .range(end..)
-                    .next()
-                    .transpose()
-                    .map_err(self.storage("read"))?,
-                None => None,
-            };
-        }
-        Ok(owners)
+        self.tree(id)
+            .iter()
+            .keys()
+            .map(|key| {
+                let key = key.map_err(self.storage("read"))?;
+                layout::decode_id(&key).map_err(|_| self.damaged_entry(id, &key))
+            })
+            .collect()
     }
 
     pub(super) fn counts(&self) -> Result<Counts, SnapshotError> {

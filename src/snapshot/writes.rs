@@ -3,11 +3,15 @@
 //! reading what it must from the trees first. `apply.rs` then writes the set crash-safely.
 //!
 //! sled's transactional trees cannot iterate, so every read that needs a scan (the stored users
-//! of a full round, a group's current members, the links and bindings to drop) happens here,
+//! of a full round, the groups with member lists, the links and bindings to drop) happens here,
 //! before the transaction. That is safe because there is a single writer: the engine runs one
 //! cycle at a time, nothing else writes the source state, so nothing can change between these
 //! reads and the transaction. An incremental commit reads only what its rounds name (plus the
 //! few scoped groups and links); only a full round scans the stored users and tombstones.
+//!
+//! A group's members are one value (see `layout.rs`): a full round's listing replaces it, an
+//! incremental round's changes are applied to the stored list and the whole list written back,
+//! and a list that comes out byte-identical to the stored one is not written at all.
 //!
 //! The set is also a repair: computed against whatever the trees hold, a full round's set makes
 //! them exactly what Graph lists, even after a staged commit was cut short (see `apply.rs`).
@@ -40,6 +44,16 @@ impl WriteSet {
 
     pub(super) fn remove(&mut self, tree: TreeId, key: impl Into<IVec>) {
         self.trees[tree.index()].insert(key.into(), None);
+    }
+
+    /// Drops the write to `key`, if any: the stored value stays as it is.
+    fn forget(&mut self, tree: TreeId, key: &[u8]) {
+        self.trees[tree.index()].remove(key);
+    }
+
+    /// The write already in the set for `key`: `Some(None)` if it removes the key.
+    fn pending(&self, tree: TreeId, key: &[u8]) -> Option<Option<&IVec>> {
+        self.trees[tree.index()].get(key).map(Option::as_ref)
     }
 
     /// Takes the writes to one tree out of the set, in key order.
@@ -182,17 +196,12 @@ fn groups(
             match round.kind {
                 RoundKind::Full => replace(store, TreeId::Members, id, &change.added, writes)?,
                 RoundKind::Incremental => {
-                    let prefix = prefix(store, id)?;
-                    for (member, kind) in &change.added {
-                        writes.put(
-                            TreeId::Members,
-                            layout::member_key(&prefix, member),
-                            &layout::member_value(*kind)[..],
-                        );
-                    }
+                    let mut members = current(store, TreeId::Members, id, writes)?;
+                    members.extend(change.added.iter().map(|(m, k)| (m.clone(), *k)));
                     for member in &change.removed {
-                        writes.remove(TreeId::Members, layout::member_key(&prefix, member));
+                        members.remove(member);
                     }
+                    replace(store, TreeId::Members, id, &members, writes)?;
                 }
             }
         }
@@ -202,15 +211,45 @@ fn groups(
             writes.remove(TreeId::Groups, id.as_bytes());
         }
         for tree in [TreeId::Members, TreeId::Transitive] {
-            for (key, _) in store.memberships(tree, id)? {
-                writes.remove(tree, key);
+            let listed = store.tree(tree).contains_key(id.as_bytes());
+            if listed.map_err(store.storage("read"))? {
+                writes.remove(tree, id.as_bytes());
             }
         }
     }
     Ok(doomed)
 }
 
-/// Makes a group's entries in `tree` exactly `members`, writing only the difference.
+/// A group's member list as this commit leaves it so far: the write already in the set (from
+/// an earlier round of the same fetch), or else the stored list.
+fn current(
+    store: &Store,
+    tree: TreeId,
+    group: &str,
+    writes: &WriteSet,
+) -> Result<BTreeMap<String, MemberKind>, SnapshotError> {
+    let stored;
+    let value = match writes.pending(tree, group.as_bytes()) {
+        Some(pending) => pending,
+        None => {
+            stored = store.get(tree, group.as_bytes())?;
+            stored.as_ref()
+        }
+    };
+    let Some(value) = value else {
+        return Ok(BTreeMap::new());
+    };
+    let members = layout::decode_members(value).ok_or_else(|| {
+        store.damaged(
+            format!("{} entry {group:?}", tree.name()),
+            io::Error::new(io::ErrorKind::InvalidData, "not a member list"),
+        )
+    })?;
+    Ok(members.into_iter().map(|m| (m.id, m.kind)).collect())
+}
+
+/// Makes a group's entry in `tree` exactly `members`: the encoded list, or no entry when it is
+/// empty; no write when the stored entry already is that.
 fn replace(
     store: &Store,
     tree: TreeId,
@@ -218,32 +257,27 @@ fn replace(
     members: &BTreeMap<String, MemberKind>,
     writes: &mut WriteSet,
 ) -> Result<(), SnapshotError> {
-    let prefix = prefix(store, group)?;
-    let mut current = BTreeMap::new();
-    for (key, member) in store.memberships(tree, group)? {
-        if !members.contains_key(&member.id) {
-            writes.remove(tree, key);
-        }
-        current.insert(member.id, member.kind);
-    }
-    for (member, kind) in members {
-        if current.get(member) != Some(kind) {
-            writes.put(
-                tree,
-                layout::member_key(&prefix, member),
-                &layout::member_value(*kind)[..],
-            );
-        }
+    let key = group.as_bytes();
+    let stored = store.get(tree, key)?;
+    let value = if members.is_empty() {
+        None
+    } else {
+        let value = layout::encode_members(members).ok_or_else(|| SnapshotError::Encode {
+            path: store.path().to_owned(),
+            what: format!("the {} of group {group:?}", tree.name()),
+            source: io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "more than 4 billion members, or a member id longer than 4 GiB",
+            ),
+        })?;
+        Some(value)
+    };
+    match value {
+        _ if stored.as_deref() == value.as_deref() => writes.forget(tree, key),
+        Some(value) => writes.put(tree, key, value),
+        None => writes.remove(tree, key),
     }
     Ok(())
-}
-
-fn prefix(store: &Store, group: &str) -> Result<Vec<u8>, SnapshotError> {
-    layout::member_prefix(group).ok_or_else(|| SnapshotError::Encode {
-        path: store.path().to_owned(),
-        what: format!("a group id of {} bytes", group.len()),
-        source: io::Error::new(io::ErrorKind::InvalidInput, "longer than 4 GiB"),
-    })
 }
 
 /// Transitive members: each listed group's set becomes exactly its listing; every other group's
@@ -271,9 +305,7 @@ fn transitive(
     }
     for owner in store.owners(TreeId::Transitive)? {
         if !listed.contains_key(owner.as_str()) {
-            for (key, _) in store.memberships(TreeId::Transitive, &owner)? {
-                writes.remove(TreeId::Transitive, key);
-            }
+            writes.remove(TreeId::Transitive, owner.into_bytes());
         }
     }
     Ok(())

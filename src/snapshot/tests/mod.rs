@@ -1,11 +1,15 @@
 //! Tests of the snapshot, on temporary directories, with `Fetch` values built by hand: what a
-//! commit stores and removes (`commit.rs`), opening, reopening and damage (`open.rs`), and the
-//! cost of a 100,000-user commit (`scale.rs`). The helpers here build the rounds.
+//! commit stores and removes (`commit.rs`), member lists as one value per group (`members.rs`),
+//! opening, reopening and damage (`open.rs`), commits staged in several transactions
+//! (`staged.rs`), and the cost of a 100,000-user commit (`scale.rs`). The helpers here build the
+//! rounds and recount what the snapshot holds.
 
 mod commit;
+mod members;
 mod open;
 mod scale;
 mod staged;
+mod scratch;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -126,13 +130,26 @@ fn fetch(users: UsersRound, groups: Vec<GroupsRound>) -> Fetch {
     }
 }
 
-/// The counts by walking every tree, to check the kept ones against.
+/// The counts by walking every tree and decoding every member list, to check the kept ones
+/// against; also checks that no group has an empty list stored (no entry instead).
 fn recount(snapshot: &Snapshot) -> Counts {
     let store = &snapshot.store;
+    let mut memberships = 0;
+    for tree in [TreeId::Members, TreeId::Transitive] {
+        for (group, members) in store.all_memberships(tree).expect("member lists read") {
+            assert!(
+                !members.is_empty(),
+                "{tree:?}: an empty list stored for {group}"
+            );
+            if tree == TreeId::Members {
+                memberships += members.len();
+            }
+        }
+    }
     Counts {
         users: store.tree(TreeId::Users).len(),
         groups: store.tree(TreeId::Groups).len(),
-        memberships: store.tree(TreeId::Members).len(),
+        memberships,
     }
 }
 
