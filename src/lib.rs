@@ -10,6 +10,7 @@ pub mod config;
 pub mod demo;
 pub mod emulator;
 pub mod engine;
+pub mod plan;
 pub mod rules;
 pub mod secret;
 pub mod snapshot;
