@@ -15,3 +15,4 @@ pub mod rules;
 pub mod secret;
 pub mod snapshot;
 pub mod source;
+pub mod target;
