@@ -9,6 +9,7 @@
 mod duration;
 mod raw;
 mod rules;
+mod target;
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ pub use rules::{
     AttributeMapping, Department, ENTERPRISE_DEPARTMENT, EXPRESSION_PROPERTIES, Filter,
     PermissionGroup, RulesConfig, TARGET_ATTRIBUTES,
 };
+pub use target::{DeprovisionConfig, Dialect, PermissionsAs, ScimConfig, TargetConfig, TargetKind};
 
 use crate::secret::Secret;
 use raw::{RawConfig, RawSource};
@@ -44,6 +46,10 @@ pub struct Config {
     pub source: SourceConfig,
     /// `[filter]`, `[[permission_groups]]`, `[[departments]]`, `[attributes]`.
     pub rules: RulesConfig,
+    pub deprovision: DeprovisionConfig,
+    /// Where the users go; without it a cycle reads Entra and applies the rules, and writes
+    /// nothing anywhere.
+    pub target: Option<TargetConfig>,
     /// Things that work but should be fixed (an inline secret); the caller logs them.
     pub warnings: Vec<String>,
 }
@@ -160,6 +166,14 @@ fn syntax_error(text: &str, path: &Path, err: &toml::de::Error) -> ConfigError {
     }
 }
 
+/// The keys of one secret: `{name}`, `{name}_file`, `{name}_env` in `section`.
+struct SecretKeys {
+    section: &'static str,
+    name: &'static str,
+    /// What the secret is, for the message when none is given.
+    what: &'static str,
+}
+
 struct Validator<'a> {
     path: &'a Path,
     base: &'a Path,
@@ -183,6 +197,8 @@ impl Validator<'_> {
         );
         let schedule = self.schedule(raw.schedule.as_deref().unwrap_or(DEFAULT_SCHEDULE))?;
         let rules = self.rules(&mut raw)?;
+        let deprovision = self.deprovision(raw.deprovision.take())?;
+        let target = raw.target.take().map(|t| self.target(t)).transpose()?;
         let mut source = self.source(raw.source.take().ok_or_else(|| {
             self.invalid(
                 "[source]",
@@ -212,6 +228,8 @@ impl Validator<'_> {
             schedule,
             source,
             rules,
+            deprovision,
+            target,
             warnings: self.warnings,
         })
     }
@@ -259,7 +277,13 @@ impl Validator<'_> {
             raw.client_id,
             "the application (client) id of the app registration",
         )?;
+        let keys = SecretKeys {
+            section: "[source]",
+            name: "client_secret",
+            what: "the app registration's client secret",
+        };
         let (client_secret, secret_origin) = self.secret(
+            keys,
             raw.client_secret,
             raw.client_secret_file,
             raw.client_secret_env,
@@ -324,50 +348,57 @@ impl Validator<'_> {
 
     fn secret(
         &mut self,
+        keys: SecretKeys,
         inline: Option<String>,
         file: Option<PathBuf>,
         env: Option<String>,
     ) -> Result<(Secret, String), ConfigError> {
-        let key = "[source] client_secret_file";
+        let SecretKeys {
+            section,
+            name,
+            what,
+        } = keys;
+        let key = |suffix: &str| format!("{section} {name}{suffix}");
         let given = [inline.is_some(), file.is_some(), env.is_some()];
         if given.iter().filter(|g| **g).count() > 1 {
             return Err(self.invalid(
-                "[source] client_secret",
-                "is given more than one way; keep exactly one of client_secret_file, client_secret_env and client_secret",
+                &key(""),
+                format!("is given more than one way; keep exactly one of {name}_file, {name}_env and {name}"),
             ));
         }
         let (value, origin) = if let Some(file) = file {
             let file = self.resolve(file);
             let text = std::fs::read_to_string(&file).map_err(|err| {
-                self.invalid(key, format!("{}: cannot be read ({err}); check the path and that the entrasync user may read it", file.display()))
+                self.invalid(&key("_file"), format!("{}: cannot be read ({err}); check the path and that the entrasync user may read it", file.display()))
             })?;
-            (text, format!("client_secret_file {}", file.display()))
-        } else if let Some(name) = env {
-            let text = std::env::var(&name).map_err(|_| {
+            (text, format!("{name}_file {}", file.display()))
+        } else if let Some(variable) = env {
+            let text = std::env::var(&variable).map_err(|_| {
                 self.invalid(
-                    "[source] client_secret_env",
+                    &key("_env"),
                     format!(
-                        "names the environment variable {name}, which is not set (or not UTF-8)"
+                        "names the environment variable {variable}, which is not set (or not UTF-8)"
                     ),
                 )
             })?;
-            (text, format!("client_secret_env {name}"))
+            (text, format!("{name}_env {variable}"))
         } else if let Some(text) = inline {
             self.warnings.push(format!(
-                "{}: [source] client_secret is written in the file; move it to client_secret_file or client_secret_env so it stays out of backups and version control",
-                self.path.display()
+                "{}: {} is written in the file; move it to {name}_file or {name}_env so it stays out of backups and version control",
+                self.path.display(),
+                key("")
             ));
-            (text, "client_secret in the configuration".to_owned())
+            (text, format!("{name} in the configuration"))
         } else {
             return Err(self.invalid(
-                "[source] client_secret_file",
-                "is missing: give the app registration's client secret as client_secret_file (recommended) or client_secret_env",
+                &key("_file"),
+                format!("is missing: give {what} as {name}_file (recommended) or {name}_env"),
             ));
         };
         let value = value.trim_end_matches(['\r', '\n']).to_owned();
         if value.trim().is_empty() {
             return Err(self.invalid(
-                "[source] client secret",
+                &format!("{section} {}", name.replace('_', " ")),
                 format!("from {origin} is empty; put the secret's value there"),
             ));
         }

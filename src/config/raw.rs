@@ -18,8 +18,40 @@ pub struct RawConfig {
     pub permission_groups: Option<Vec<RawPermissionGroup>>,
     pub default_permission: Option<String>,
     pub departments: Option<Vec<RawDepartment>>,
-    /// Target attribute → expression (or `"none"`); kept in file order for messages.
+    /// Target attribute → expression (or `"none"`).
     pub attributes: Option<toml::Table>,
+    pub deprovision: Option<RawDeprovision>,
+    pub target: Option<RawTarget>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDeprovision {
+    pub when: Option<String>,
+    pub max_deprovisions: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTarget {
+    pub kind: Option<String>,
+    // file
+    pub path: Option<PathBuf>,
+    // scim
+    pub url: Option<String>,
+    pub token: Option<String>,
+    pub token_file: Option<PathBuf>,
+    pub token_env: Option<String>,
+    pub dialect: Option<String>,
+    pub permissions: Option<String>,
+    pub max_concurrency: Option<i64>,
+    pub request_timeout: Option<String>,
+    pub allow_insecure_http: Option<bool>,
+    #[serde(rename = "match")]
+    pub match_attributes: Option<Vec<String>>,
+    // both
+    pub adopt_existing: Option<bool>,
+    pub exclude: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -201,3 +201,128 @@ fn bad_files_name_the_key_and_the_fix() {
         assert!(!err.contains("s3cret-value"), "no secret: {err}");
     }
 }
+
+#[test]
+fn targets_and_deprovisioning_load_with_their_defaults() {
+    // SAFETY of set_var: every test that sets this variable sets it to this one value.
+    unsafe { std::env::set_var("ENTRASYNC_TEST_SCIM_TOKEN", "scim-token-value") };
+    let file = load_text(&format!(
+        "{GOOD}\n[target]\nkind = \"file\"\npath = \"out/users.json\"\n"
+    ))
+    .expect("valid");
+    let target = file.target.expect("a target");
+    assert!(
+        matches!(&target.kind, TargetKind::File { path } if path == Path::new("/etc/entrasync/out/users.json"))
+    );
+    assert!(!target.adopt_existing);
+    assert_eq!(file.deprovision, DeprovisionConfig::default());
+    assert_eq!(file.deprovision.max_deprovisions, 500);
+
+    let scim = load_text(&format!(
+        "{GOOD}\n[deprovision]\nwhen = \"delete\"\nmax_deprovisions = 20\n\n[target]\nkind = \"scim\"\nurl = \"https://app.example.com/scim/v2/\"\ntoken_env = \"ENTRASYNC_TEST_SCIM_TOKEN\"\nexclude = [\"Admin@Contoso.com\"]\nadopt_existing = true\n"
+    ))
+    .expect("valid");
+    assert_eq!(scim.deprovision.when, crate::plan::WhenLeaving::Delete);
+    let target = scim.target.expect("a target");
+    assert!(target.adopt_existing);
+    assert!(target.exclude.contains("admin@contoso.com"));
+    let TargetKind::Scim(config) = target.kind else {
+        panic!("a SCIM target");
+    };
+    assert_eq!(config.url.as_str(), "https://app.example.com/scim/v2");
+    assert_eq!(config.token.expose(), "scim-token-value");
+    assert_eq!(config.dialect, Dialect::Entra);
+    assert_eq!(config.permissions, PermissionsAs::Roles);
+    assert_eq!(config.max_concurrency, 8);
+    assert_eq!(config.match_attributes, ["externalId", "userName"]);
+    assert!(!format!("{config:?}").contains("scim-token-value"));
+}
+
+#[test]
+fn bad_targets_name_the_key_and_the_fix() {
+    // SAFETY of set_var: every test that sets this variable sets it to this one value.
+    unsafe { std::env::set_var("ENTRASYNC_TEST_SCIM_TOKEN", "scim-token-value") };
+    let scim = "[target]\nkind = \"scim\"\nurl = \"https://app.example.com/scim\"\ntoken_env = \"ENTRASYNC_TEST_SCIM_TOKEN\"\n";
+    let cases: Vec<(String, &str, &str)> = vec![
+        (
+            "[target]\npath = \"x\"\n".into(),
+            "[target] kind",
+            "missing",
+        ),
+        (
+            "[target]\nkind = \"ldap\"\n".into(),
+            "[target] kind",
+            "\"scim\" or \"file\"",
+        ),
+        (
+            "[target]\nkind = \"file\"\n".into(),
+            "[target] path",
+            "missing",
+        ),
+        (
+            "[target]\nkind = \"file\"\npath = \"x\"\nurl = \"https://a\"\n".into(),
+            "[target] url",
+            "kind = \\\"scim\\\"",
+        ),
+        (
+            "[target]\nkind = \"scim\"\ntoken_env = \"ENTRASYNC_TEST_SCIM_TOKEN\"\n".into(),
+            "[target] url",
+            "missing",
+        ),
+        (
+            scim.replace("https://app.example.com", "http://app.example.com"),
+            "[target] url",
+            "plain http",
+        ),
+        (
+            scim.replace("token_env = \"ENTRASYNC_TEST_SCIM_TOKEN\"\n", ""),
+            "[target] token_file",
+            "bearer token",
+        ),
+        (
+            format!("{scim}token = \"t\"\n"),
+            "[target] token",
+            "more than one way",
+        ),
+        (
+            format!("{scim}dialect = \"okta\"\n"),
+            "[target] dialect",
+            "entra-legacy",
+        ),
+        (
+            format!("{scim}permissions = \"role\"\n"),
+            "[target] permissions",
+            "\"groups\"",
+        ),
+        (
+            format!("{scim}max_concurrency = 0\n"),
+            "[target] max_concurrency",
+            "1 to 64",
+        ),
+        (
+            format!("{scim}match = []\n"),
+            "[target] match",
+            "duplicates",
+        ),
+        (
+            "[deprovision]\nwhen = \"disable\"\n".into(),
+            "[deprovision] when",
+            "\"keep\"",
+        ),
+        (
+            "[deprovision]\nmax_deprovisions = -1\n".into(),
+            "[deprovision] max_deprovisions",
+            "0 or more",
+        ),
+    ];
+    for (section, key, phrase) in cases {
+        let text = format!("{GOOD}\n{section}");
+        let err = load_text(&text).expect_err(&text).to_string();
+        assert!(err.contains(key), "names {key}: {err}");
+        assert!(
+            err.contains(phrase.trim_matches('\\')) || err.contains(&phrase.replace('\\', "")),
+            "says {phrase}: {err}"
+        );
+        assert!(!err.contains("scim-token-value"), "no secret: {err}");
+    }
+}
