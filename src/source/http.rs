@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use super::SourceError;
 use super::auth::TokenSource;
 use super::page::GraphErrorBody;
-use super::retry::{Jitter, RetryPolicy, parse_retry_after};
+use crate::retry::{Jitter, RetryPolicy, parse_retry_after};
 
 /// Why a request did not give a value.
 #[derive(Debug)]

@@ -11,14 +11,13 @@ mod groups;
 mod http;
 pub mod model;
 mod page;
-pub mod retry;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 pub use groups::looks_like_object_id;
 pub use model::*;
-pub use retry::RetryPolicy;
+pub use crate::retry::RetryPolicy;
 
 use crate::config::{Members, SourceConfig};
 use http::GraphHttp;

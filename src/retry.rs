@@ -1,6 +1,7 @@
-//! When to try a Graph request again, and how long to wait first. Pure: no I/O, no clock.
+//! When to try a request again, and how long to wait first. Pure: no I/O, no clock.
 //!
-//! Used by `http.rs` for every request of a round. Graph's guidance (graph-delta.md §5): on 429,
+//! Shared by `source/http.rs` (every Graph request of a round) and the SCIM adapter in
+//! `target/` (every request to the application). Graph's guidance (graph-delta.md §5): on 429,
 //! 503 and 504 wait `Retry-After` when given (decimal seconds, or an HTTP date), else back off
 //! exponentially; connection errors and cut-off bodies are retried the same way. The total wait
 //! of one request is bounded, so a round fails cleanly instead of hanging.
