@@ -4,11 +4,12 @@
 //! apply is safe to repeat (Invariant 5): a create looks the user up first, "already exists" and
 //! "not found on delete" count as done.
 //!
-//! Adapters: `file.rs` (one SCIM ListResponse document, replaced atomically) and, to come, the
-//! SCIM 2.0 adapter. `resource.rs` is the User resource both write.
+//! Adapters: `file.rs` (one SCIM ListResponse document, replaced atomically) and `scim/` (SCIM
+//! 2.0 in Entra's dialect). `resource.rs` is the User resource both write.
 
 pub mod file;
 pub mod resource;
+pub mod scim;
 
 use std::future::Future;
 
@@ -32,6 +33,9 @@ pub enum Applied {
     Deactivated,
     /// Deleted, or already gone.
     Deleted,
+    /// The target no longer has the user (404 on an update): entrasync forgets what it pushed,
+    /// and the next cycle creates the user again.
+    Missing,
     /// The user exists in the target but is not entrasync's to change.
     NotOwned {
         message: String,
@@ -45,7 +49,10 @@ pub enum Applied {
 impl Applied {
     /// True when the target now holds what the change asked for.
     pub fn succeeded(&self) -> bool {
-        !matches!(self, Applied::NotOwned { .. } | Applied::Failed { .. })
+        !matches!(
+            self,
+            Applied::NotOwned { .. } | Applied::Failed { .. } | Applied::Missing
+        )
     }
 }
 

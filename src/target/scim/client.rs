@@ -1,0 +1,165 @@
+//! Every request to the SCIM endpoint goes through here: the bearer token, `application/scim+json`,
+//! retries on 429, 502, 503, 504 and connection errors (honouring `Retry-After`), and SCIM error
+//! bodies (`status`, `scimType`, `detail`) turned into one line for the per-user outcome.
+//!
+//! Part of the SCIM adapter (`target/scim/`). The token never appears in a message or a log.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::retry::{Jitter, RetryPolicy, parse_retry_after};
+use crate::secret::Secret;
+
+const SCIM_JSON: &str = "application/scim+json";
+
+/// An answer of the endpoint: its status and JSON body, if it sent one.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub body: Option<Value>,
+}
+
+impl Reply {
+    /// `409 uniqueness: userName exists` — what the endpoint said, for messages.
+    pub fn describe(&self) -> String {
+        let body = self.body.as_ref();
+        let field = |key: &str| {
+            body.and_then(|b| b.get(key))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
+        let mut text = self.status.as_u16().to_string();
+        if let Some(kind) = field("scimType") {
+            text.push(' ');
+            text.push_str(&kind);
+        }
+        if let Some(detail) = field("detail") {
+            text.push_str(": ");
+            text.push_str(&detail);
+        }
+        text
+    }
+}
+
+/// The HTTP side of the SCIM adapter.
+pub struct Client {
+    http: reqwest::Client,
+    /// The base URL, no trailing slash (`https://app.example.com/scim/v2`).
+    base: String,
+    token: Secret,
+    policy: RetryPolicy,
+    jitter: Jitter,
+    requests: AtomicU64,
+}
+
+impl Client {
+    pub fn new(base: &str, token: Secret, timeout: Duration) -> Result<Client, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("entrasync/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10).min(timeout))
+            .timeout(timeout)
+            .build()?;
+        Ok(Client {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            token,
+            policy: RetryPolicy {
+                base_delay: Duration::from_secs(1),
+                max_delay: Duration::from_secs(60),
+                max_total_wait: Duration::from_secs(300),
+                max_attempts: 5,
+            },
+            jitter: Jitter::new(),
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    /// Replaces the retry policy (tests use short delays).
+    pub fn set_policy(&mut self, policy: RetryPolicy) {
+        self.policy = policy;
+    }
+
+    /// Requests sent so far, retries included.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Sends one request, retrying what is worth retrying; `Err` says why it could not be
+    /// answered at all.
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<&Value>,
+    ) -> Result<Reply, String> {
+        let url = format!("{}{path}", self.base);
+        let mut attempt = 0;
+        let mut waited = Duration::ZERO;
+        loop {
+            attempt += 1;
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let mut request = self
+                .http
+                .request(method.clone(), &url)
+                .bearer_auth(self.token.expose())
+                .header(ACCEPT, SCIM_JSON)
+                .query(query);
+            if let Some(body) = body {
+                request = request
+                    .header(CONTENT_TYPE, SCIM_JSON)
+                    .body(serde_json::to_vec(body).unwrap_or_default());
+            }
+            let (retry_after, why) = match request.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    let retry_after = response
+                        .headers()
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+                    let retryable = matches!(
+                        status,
+                        StatusCode::TOO_MANY_REQUESTS
+                            | StatusCode::BAD_GATEWAY
+                            | StatusCode::SERVICE_UNAVAILABLE
+                            | StatusCode::GATEWAY_TIMEOUT
+                    );
+                    let bytes = response.bytes().await.map_err(|e| e.to_string());
+                    match bytes {
+                        Ok(bytes) if !retryable => {
+                            let body = serde_json::from_slice(&bytes).ok();
+                            return Ok(Reply { status, body });
+                        }
+                        Ok(_) => (retry_after, status.to_string()),
+                        Err(err) => (None, format!("the answer was cut off ({err})")),
+                    }
+                }
+                Err(err) if err.is_timeout() => {
+                    (None, "no answer in time (request_timeout)".to_owned())
+                }
+                Err(err) if err.is_connect() => (None, "cannot connect".to_owned()),
+                Err(_) => (None, "a transport error".to_owned()),
+            };
+            match self
+                .policy
+                .next_delay(attempt, retry_after, waited, self.jitter.next())
+            {
+                Some(delay) => {
+                    tracing::warn!(%method, path, attempt, wait_ms = delay.as_millis() as u64, "SCIM request failed ({why}); retrying");
+                    tokio::time::sleep(delay).await;
+                    waited += delay;
+                }
+                None => {
+                    return Err(format!(
+                        "{method} {path}: {why}, after {attempt} attempts; the next cycle tries again"
+                    ));
+                }
+            }
+        }
+    }
+}
