@@ -16,7 +16,6 @@
 //! - `links`: `users` → delta link; `groups:` + JSON array of a chunk's sorted ids → delta link;
 //! - `bindings`: configured `[source] groups` entry → group id.
 
-use std::collections::BTreeMap;
 use std::io;
 
 use serde::Serialize;
@@ -79,29 +78,36 @@ impl TreeId {
     }
 }
 
-/// The value of a group's entry in `members` or `transitive`: its `members`, in the map's (id)
-/// order. `None` for more than `u32::MAX` members or an id longer than `u32::MAX` bytes, which
-/// no Graph response can carry; the commit refuses it.
-pub(super) fn encode_members(members: &BTreeMap<String, MemberKind>) -> Option<Vec<u8>> {
-    let bytes = 4 + members.keys().map(|id| 5 + id.len()).sum::<usize>();
-    let mut out = Vec::with_capacity(bytes);
-    out.extend_from_slice(&u32::try_from(members.len()).ok()?.to_be_bytes());
+/// The value of a group's entry in `members` or `transitive`: `members`, which must be sorted by
+/// id with no id twice (a `BTreeMap`'s order, or a merge of such). `None` for more than
+/// `u32::MAX` members or an id longer than `u32::MAX` bytes, which no Graph response can carry;
+/// the commit refuses it.
+pub(super) fn encode_members<'a>(
+    members: impl IntoIterator<Item = (&'a str, MemberKind)>,
+) -> Option<Vec<u8>> {
+    let mut out = vec![0; 4];
+    let mut count: u32 = 0;
+    let mut last: Option<&str> = None;
     for (id, kind) in members {
+        debug_assert!(last.is_none_or(|last| last < id), "members sorted by id");
+        last = Some(id);
+        count = count.checked_add(1)?;
         out.extend_from_slice(&u32::try_from(id.len()).ok()?.to_be_bytes());
         out.extend_from_slice(id.as_bytes());
         out.push(kind.code());
     }
+    out[..4].copy_from_slice(&count.to_be_bytes());
     Some(out)
 }
 
-/// Reads a member list written by [`encode_members`]. Anything else is damage (`None`): a count
-/// that does not match, a length past the end, bytes left over, an id that is not UTF-8, ids
-/// out of order or repeated. An unknown kind byte reads as `Other`, as [`MemberKind::from_code`]
-/// defines.
-pub(super) fn decode_members(value: &[u8]) -> Option<Vec<Member>> {
+/// Reads a member list written by [`encode_members`], borrowing the ids from `value`. Anything
+/// else is damage (`None`): a count that does not match, a length past the end, bytes left over,
+/// an id that is not UTF-8, ids out of order or repeated. An unknown kind byte reads as `Other`,
+/// as [`MemberKind::from_code`] defines.
+pub(super) fn decode_member_refs(value: &[u8]) -> Option<Vec<(&str, MemberKind)>> {
     let count = member_count(value)?;
     let mut rest = &value[4..];
-    let mut members: Vec<Member> = Vec::with_capacity(count);
+    let mut members: Vec<(&str, MemberKind)> = Vec::with_capacity(count);
     for _ in 0..count {
         let (len, tail) = rest.split_first_chunk::<4>()?;
         let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
@@ -110,17 +116,23 @@ pub(super) fn decode_members(value: &[u8]) -> Option<Vec<Member>> {
         }
         let (id, tail) = tail.split_at(len);
         let id = std::str::from_utf8(id).ok()?;
-        if members.last().is_some_and(|last| last.id.as_str() >= id) {
+        if members.last().is_some_and(|(last, _)| *last >= id) {
             return None;
         }
-        let kind = MemberKind::from_code(tail[0]);
-        members.push(Member {
-            id: id.to_owned(),
-            kind,
-        });
+        members.push((id, MemberKind::from_code(tail[0])));
         rest = &tail[1..];
     }
     rest.is_empty().then_some(members)
+}
+
+/// [`decode_member_refs`], owned.
+pub(super) fn decode_members(value: &[u8]) -> Option<Vec<Member>> {
+    let members = decode_member_refs(value)?.into_iter();
+    let owned = members.map(|(id, kind)| Member {
+        id: id.to_owned(),
+        kind,
+    });
+    Some(owned.collect())
 }
 
 /// The count a member list starts with, without reading the rest; `None` if the value is too
@@ -195,6 +207,8 @@ pub(super) fn decode_id(key: &[u8]) -> io::Result<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     fn list(members: &[(&str, MemberKind)]) -> BTreeMap<String, MemberKind> {
@@ -202,6 +216,10 @@ mod tests {
             .iter()
             .map(|(id, k)| ((*id).to_owned(), *k))
             .collect()
+    }
+
+    fn refs(members: &BTreeMap<String, MemberKind>) -> impl Iterator<Item = (&str, MemberKind)> {
+        members.iter().map(|(id, kind)| (id.as_str(), *kind))
     }
 
     #[test]
@@ -216,7 +234,7 @@ mod tests {
                 .collect(),
         ];
         for members in cases {
-            let value = encode_members(&members).expect("encodes");
+            let value = encode_members(refs(&members)).expect("encodes");
             assert_eq!(member_count(&value), Some(members.len()));
             let decoded = decode_members(&value).expect("decodes");
             let expected: Vec<Member> = members
@@ -229,15 +247,15 @@ mod tests {
             assert_eq!(decoded, expected);
         }
         // Ids that concatenate alike stay apart.
-        let ab = encode_members(&list(&[("ab", User), ("c", User)]));
-        let a = encode_members(&list(&[("a", User), ("bc", User)]));
+        let ab = encode_members([("ab", User), ("c", User)]);
+        let a = encode_members([("a", User), ("bc", User)]);
         assert_ne!(ab, a);
     }
 
     #[test]
     fn a_damaged_member_list_decodes_as_damage_not_a_panic() {
-        let value = encode_members(&list(&[("a", MemberKind::User), ("bc", MemberKind::Group)]))
-            .expect("encodes");
+        let value =
+            encode_members([("a", MemberKind::User), ("bc", MemberKind::Group)]).expect("encodes");
         // Cut anywhere, or with bytes left over.
         for len in 0..value.len() {
             assert_eq!(decode_members(&value[..len]), None, "cut at {len}");

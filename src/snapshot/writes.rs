@@ -28,7 +28,7 @@ use sled::IVec;
 use super::layout::{self, TREE_COUNT, TreeId};
 use super::store::Store;
 use super::{SnapshotError, Tombstone};
-use crate::source::{Fetch, Group, MemberKind, Removal, RoundKind, UsersRound};
+use crate::source::{Fetch, Group, GroupChange, MemberKind, Removal, RoundKind, UsersRound};
 
 /// Key writes per tree: `Some` sets, `None` removes. A later write to a key replaces an earlier
 /// one, so the set holds each key once, in key order.
@@ -195,14 +195,7 @@ fn groups(
             }
             match round.kind {
                 RoundKind::Full => replace(store, TreeId::Members, id, &change.added, writes)?,
-                RoundKind::Incremental => {
-                    let mut members = current(store, TreeId::Members, id, writes)?;
-                    members.extend(change.added.iter().map(|(m, k)| (m.clone(), *k)));
-                    for member in &change.removed {
-                        members.remove(member);
-                    }
-                    replace(store, TreeId::Members, id, &members, writes)?;
-                }
+                RoundKind::Incremental => edit(store, id, change, writes)?,
             }
         }
     }
@@ -220,36 +213,7 @@ fn groups(
     Ok(doomed)
 }
 
-/// A group's member list as this commit leaves it so far: the write already in the set (from
-/// an earlier round of the same fetch), or else the stored list.
-fn current(
-    store: &Store,
-    tree: TreeId,
-    group: &str,
-    writes: &WriteSet,
-) -> Result<BTreeMap<String, MemberKind>, SnapshotError> {
-    let stored;
-    let value = match writes.pending(tree, group.as_bytes()) {
-        Some(pending) => pending,
-        None => {
-            stored = store.get(tree, group.as_bytes())?;
-            stored.as_ref()
-        }
-    };
-    let Some(value) = value else {
-        return Ok(BTreeMap::new());
-    };
-    let members = layout::decode_members(value).ok_or_else(|| {
-        store.damaged(
-            format!("{} entry {group:?}", tree.name()),
-            io::Error::new(io::ErrorKind::InvalidData, "not a member list"),
-        )
-    })?;
-    Ok(members.into_iter().map(|m| (m.id, m.kind)).collect())
-}
-
-/// Makes a group's entry in `tree` exactly `members`: the encoded list, or no entry when it is
-/// empty; no write when the stored entry already is that.
+/// Makes a group's entry in `tree` exactly `members`.
 fn replace(
     store: &Store,
     tree: TreeId,
@@ -257,31 +221,105 @@ fn replace(
     members: &BTreeMap<String, MemberKind>,
     writes: &mut WriteSet,
 ) -> Result<(), SnapshotError> {
-    let key = group.as_bytes();
-    let stored = store.get(tree, key)?;
-    let value = if members.is_empty() {
-        None
-    } else {
-        let value = layout::encode_members(members).ok_or_else(|| SnapshotError::Encode {
-            path: store.path().to_owned(),
-            what: format!("the {} of group {group:?}", tree.name()),
-            source: io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "more than 4 billion members, or a member id longer than 4 GiB",
-            ),
-        })?;
-        Some(value)
-    };
-    match value {
-        _ if stored.as_deref() == value.as_deref() => writes.forget(tree, key),
-        Some(value) => writes.put(tree, key, value),
-        None => writes.remove(tree, key),
-    }
+    let value = encode(
+        store,
+        tree,
+        group,
+        members.iter().map(|(m, k)| (m.as_str(), *k)),
+    )?;
+    let stored = store.get(tree, group.as_bytes())?;
+    settle(tree, group, stored.as_deref(), value, writes);
     Ok(())
 }
 
-/// Transitive members: each listed group's set becomes exactly its listing; every other group's
-/// entries go (all of them when the fetch has no listings, `members = "direct"`).
+/// Applies an incremental round's change to a group's direct members: a merge of the sorted
+/// list as this commit leaves it so far (an earlier round of the same fetch may have written
+/// it; else the stored one) with the sorted additions, less the removals. A member both added
+/// and removed is removed.
+fn edit(
+    store: &Store,
+    group: &str,
+    change: &GroupChange,
+    writes: &mut WriteSet,
+) -> Result<(), SnapshotError> {
+    let tree = TreeId::Members;
+    let stored = store.get(tree, group.as_bytes())?;
+    let current = match writes.pending(tree, group.as_bytes()) {
+        Some(pending) => pending.cloned(),
+        None => stored.clone(),
+    };
+    let before = match &current {
+        None => Vec::new(),
+        Some(value) => layout::decode_member_refs(value).ok_or_else(|| {
+            store.damaged(
+                format!("{} entry {group:?}", tree.name()),
+                io::Error::new(io::ErrorKind::InvalidData, "not a member list"),
+            )
+        })?,
+    };
+    let mut added = change
+        .added
+        .iter()
+        .map(|(m, k)| (m.as_str(), *k))
+        .peekable();
+    let mut before = before.into_iter().peekable();
+    let merged = std::iter::from_fn(|| match (before.peek(), added.peek()) {
+        (Some(old), Some(new)) if old.0 < new.0 => before.next(),
+        (Some(old), Some(new)) if old.0 == new.0 => before.next().and(added.next()),
+        (Some(_), None) => before.next(),
+        _ => added.next(),
+    });
+    let mut removed = change.removed.iter().map(String::as_str).peekable();
+    let kept = merged.filter(|(id, _)| {
+        while removed.next_if(|gone| gone < id).is_some() {}
+        removed.peek() != Some(id)
+    });
+    let value = encode(store, tree, group, kept)?;
+    settle(tree, group, stored.as_deref(), value, writes);
+    Ok(())
+}
+
+/// The value of a member list (sorted by id), or `None` for no members: no entry.
+fn encode<'a>(
+    store: &Store,
+    tree: TreeId,
+    group: &str,
+    members: impl Iterator<Item = (&'a str, MemberKind)>,
+) -> Result<Option<Vec<u8>>, SnapshotError> {
+    let mut members = members.peekable();
+    if members.peek().is_none() {
+        return Ok(None);
+    }
+    let value = layout::encode_members(members).ok_or_else(|| SnapshotError::Encode {
+        path: store.path().to_owned(),
+        what: format!("the {} of group {group:?}", tree.name()),
+        source: io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "more than 4 billion members, or a member id longer than 4 GiB",
+        ),
+    })?;
+    Ok(Some(value))
+}
+
+/// Leaves the write that turns `stored` into `value` (`None`: no entry): none at all when the
+/// two are byte-identical, replacing any earlier write of the same fetch.
+fn settle(
+    tree: TreeId,
+    group: &str,
+    stored: Option<&[u8]>,
+    value: Option<Vec<u8>>,
+    writes: &mut WriteSet,
+) {
+    let key = group.as_bytes();
+    match value {
+        _ if stored == value.as_deref() => writes.forget(tree, key),
+        Some(value) => writes.put(tree, key, value),
+        None => writes.remove(tree, key),
+    }
+}
+
+/// Transitive members: each listed group's list becomes exactly its listing; every other group's
+/// entry goes (all of them when the fetch has no listings, `members = "direct"`).
 fn transitive(
     store: &Store,
     fetch: &Fetch,

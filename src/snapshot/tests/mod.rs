@@ -9,7 +9,6 @@ mod members;
 mod open;
 mod scale;
 mod staged;
-mod scratch;
 
 use std::collections::{BTreeMap, BTreeSet};
 
