@@ -14,7 +14,11 @@
 //!   group with no members has no entry (never an empty list);
 //! - `gone`: user id → JSON [`Tombstone`](super::Tombstone);
 //! - `links`: `users` → delta link; `groups:` + JSON array of a chunk's sorted ids → delta link;
-//! - `bindings`: configured `[source] groups` entry → group id.
+//! - `bindings`: configured `[source] groups` entry → group id;
+//! - `pushed`: user id → JSON [`PushedUser`](crate::plan::PushedUser), what the target last
+//!   accepted for the user and its id there;
+//! - `log`: u64 big-endian sequence (sled's monotonic id) → JSON [`LogEntry`](super::LogEntry),
+//!   the provisioning log.
 
 use std::io;
 
@@ -43,9 +47,11 @@ pub(super) enum TreeId {
     Gone,
     Links,
     Bindings,
+    Pushed,
+    Log,
 }
 
-pub(super) const TREE_COUNT: usize = 8;
+pub(super) const TREE_COUNT: usize = 10;
 
 impl TreeId {
     pub(super) const ALL: [TreeId; TREE_COUNT] = [
@@ -57,6 +63,8 @@ impl TreeId {
         TreeId::Gone,
         TreeId::Links,
         TreeId::Bindings,
+        TreeId::Pushed,
+        TreeId::Log,
     ];
 
     /// The sled tree name.
@@ -70,6 +78,8 @@ impl TreeId {
             TreeId::Gone => "gone",
             TreeId::Links => "links",
             TreeId::Bindings => "bindings",
+            TreeId::Pushed => "pushed",
+            TreeId::Log => "log",
         }
     }
 

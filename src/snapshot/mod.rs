@@ -6,16 +6,19 @@
 //! group to its id. The engine [`Snapshot::commit`]s one cycle's complete [`Fetch`] in one sled
 //! transaction (Invariants 1 and 2: all rounds and their delta links, or nothing; a very large
 //! first commit is staged crash-safely instead, see `apply.rs`), then the rules read it back.
+//! It also holds the pushed state — what the target accepted for each user — and the
+//! provisioning log (`pushed.rs`), recorded after the target answered.
 //!
 //! Files: `open.rs` opens it (schema version, damage, lock), `layout.rs` is the on-disk layout,
 //! `store.rs` reads the trees, `writes.rs` turns a fetch into key writes (a user, a group, or a
-//! group's whole member list per key) and `apply.rs` writes them. sled stays inside this module:
-//! no sled type is in the public API.
+//! group's whole member list per key), `apply.rs` writes them, `pushed.rs` records what the
+//! target did. sled stays inside this module: no sled type is in the public API.
 
 mod apply;
 mod error;
 mod layout;
 mod open;
+mod pushed;
 mod store;
 mod writes;
 
@@ -30,6 +33,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 pub use error::SnapshotError;
+pub use pushed::LogEntry;
 
 use crate::source::{Fetch, Group, Member, Removal, User};
 use layout::TreeId;
