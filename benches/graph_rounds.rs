@@ -218,7 +218,7 @@ async fn measure(scale: Scale) {
             .expect("a fresh snapshot")
             .snapshot;
         let clock = Instant::now();
-        let first = engine::cycle(&graph, &snapshot).await.expect("first cycle");
+        let first = engine::read(&graph, &snapshot).await.expect("first cycle");
         sample.first = clock.elapsed();
         sample.first_peak_mb = peak_memory_mb();
         sample.first_requests = first.graph_requests;
@@ -230,13 +230,13 @@ async fn measure(scale: Scale) {
         );
 
         let clock = Instant::now();
-        let unchanged = engine::cycle(&graph, &snapshot).await.expect("cycle");
+        let unchanged = engine::read(&graph, &snapshot).await.expect("cycle");
         sample.unchanged = clock.elapsed();
         sample.unchanged_requests = unchanged.graph_requests;
 
         emulator.command("change100");
         let clock = Instant::now();
-        let changed = engine::cycle(&graph, &snapshot).await.expect("cycle");
+        let changed = engine::read(&graph, &snapshot).await.expect("cycle");
         sample.changed = clock.elapsed();
         sample.changed_requests = changed.graph_requests;
         sample.changed_users = changed.users_round.changed;

@@ -10,9 +10,10 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{self, ConfigError};
-use crate::engine::{self, CycleError, CycleReport};
+use crate::engine::{self, CycleError, CycleReport, ReadReport};
 use crate::snapshot::Snapshot;
 use crate::source::Graph;
+use crate::target::AnyTarget;
 
 /// Keeps an application's users in step with Microsoft Entra ID, by pulling Graph delta rounds.
 #[derive(Debug, Parser)]
@@ -41,9 +42,11 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run one cycle now, then exit: read what changed in Entra since the last cycle and commit
-    /// it to the snapshot in state_dir.
+    /// Run one cycle now, then exit: read what changed in Entra since the last cycle, apply the
+    /// rules, and write the difference to the target.
     Once(OnceArgs),
+    /// What a cycle would change, without changing it (the same as `once --dry-run`).
+    Plan(PlanArgs),
     /// Forget the delta links: the next cycle reads everything again (a full round). Removes
     /// nothing by itself.
     Reset,
@@ -53,7 +56,21 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct OnceArgs {
+    /// Plan, and write nothing to the target or the pushed state.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply deactivations and deletions even when there are more than
+    /// [deprovision] max_deprovisions.
+    #[arg(long)]
+    pub allow_deprovisions: bool,
     /// Print the cycle report as JSON on standard output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Print the plan as JSON on standard output.
     #[arg(long)]
     pub json: bool,
 }
@@ -78,7 +95,20 @@ pub fn init_logging(cli: &Cli) {
 /// Runs the command; `Ok` carries the exit status (0, or 3 when the cycle ran but not fully).
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     match &cli.command {
-        Command::Once(args) => once(&cli.config, args).await,
+        Command::Once(args) => {
+            let options = engine::Options {
+                dry_run: args.dry_run,
+                allow_deprovisions: args.allow_deprovisions,
+            };
+            once(&cli.config, options, args.json).await
+        }
+        Command::Plan(args) => {
+            let options = engine::Options {
+                dry_run: true,
+                allow_deprovisions: false,
+            };
+            once(&cli.config, options, args.json).await
+        }
         Command::Reset => reset(&cli.config),
         Command::Demo => crate::demo::run().await,
     }
@@ -118,13 +148,18 @@ fn open_snapshot(state_dir: &Path) -> anyhow::Result<Snapshot> {
     Ok(opened.snapshot)
 }
 
-async fn once(path: &Path, args: &OnceArgs) -> anyhow::Result<u8> {
+async fn once(path: &Path, options: engine::Options, json: bool) -> anyhow::Result<u8> {
     let config = load_config(path)?;
     let snapshot = open_snapshot(&config.state_dir)?;
     let graph = Graph::new(&config.source).map_err(CycleError::from)?;
-    let report = engine::cycle(&graph, &snapshot).await?;
-    print_report(&report, args.json)?;
-    Ok(0)
+    let target = config
+        .target
+        .as_ref()
+        .map(AnyTarget::from_config)
+        .transpose()?;
+    let report = engine::cycle(&graph, &snapshot, &config, target.as_ref(), options).await?;
+    print_report(&report, json)?;
+    Ok(report.exit_status)
 }
 
 fn reset(path: &Path) -> anyhow::Result<u8> {
@@ -146,12 +181,62 @@ pub fn print_report(report: &CycleReport, json: bool) -> anyhow::Result<()> {
         println!("{text}");
         return Ok(());
     }
-    let u = &report.users_round;
+    print_read(&report.read);
+    println!(
+        "rules: {} users in scope, {} rule errors",
+        report.in_scope,
+        report.rule_errors.len()
+    );
+    for error in &report.rule_errors {
+        let who = error
+            .user_principal_name
+            .as_deref()
+            .unwrap_or(&error.user_id);
+        println!("  {who}: {}", error.message);
+    }
+    for message in report.unmapped.group_messages() {
+        println!("  {message}");
+    }
+    if !report.unmapped.departments.is_empty() {
+        let names: Vec<&str> = report
+            .unmapped
+            .departments
+            .iter()
+            .map(String::as_str)
+            .collect();
+        println!("  departments no alias maps: {}", names.join(", "));
+    }
+    let p = &report.plan;
+    println!(
+        "plan: {} creates, {} updates, {} deactivations, {} deletions; {} held back, {} not created",
+        p.creates, p.updates, p.deactivations, p.deletions, p.held, p.not_created
+    );
+    match (&report.target, report.dry_run) {
+        (_, true) => println!("dry run: nothing was written"),
+        (None, false) => println!("no [target] configured: nothing was written"),
+        (Some(target), false) => println!(
+            "{target}: {} changes applied, {} failed",
+            report.applied,
+            report.failures.len()
+        ),
+    }
+    for failure in &report.failures {
+        println!(
+            "  {} ({}): {}",
+            failure.user_name, failure.result, failure.message
+        );
+    }
+    Ok(())
+}
+
+/// The read half of a report.
+pub fn print_read(read: &ReadReport) {
+    let u = &read.users_round;
     println!(
         "users round ({:?}): {} changed, {} removed, {} pages",
         u.kind, u.changed, u.removed, u.stats.pages
     );
-    for (i, g) in report.group_rounds.iter().enumerate() {
+    for (i, g) in read.group_rounds.iter().enumerate() {
         println!(
             "groups round {} ({:?}): {} changed, {} removed, {} pages",
             i + 1,
@@ -161,16 +246,15 @@ pub fn print_report(report: &CycleReport, json: bool) -> anyhow::Result<()> {
             g.stats.pages
         );
     }
-    let s = &report.snapshot;
+    let s = &read.snapshot;
     println!(
         "snapshot: {} users, {} groups, {} memberships; {} Graph requests in {} ms (read {} ms, commit {} ms)",
         s.users,
         s.groups,
         s.memberships,
-        report.graph_requests,
-        report.duration.as_millis(),
-        report.fetch_duration.as_millis(),
-        report.commit_duration.as_millis()
+        read.graph_requests,
+        read.duration.as_millis(),
+        read.fetch_duration.as_millis(),
+        read.commit_duration.as_millis()
     );
-    Ok(())
 }

@@ -1,10 +1,12 @@
 //! `entrasync demo`: the whole flow on a machine with nothing but this binary.
 //!
-//! Starts the built-in Graph emulator (`emulator/`) with the sample tenant, writes a config and a
-//! client secret under `./entrasync-demo/` exactly as an operator would, and runs two cycles
-//! through the same `engine::cycle` a real deployment uses: a first, full one into a fresh
-//! snapshot, then — after changing the tenant the way real life does — an incremental one that
-//! reads only those changes. This is the only product code that depends on `emulator/`.
+//! Starts the built-in Graph emulator (`emulator/`) with the sample tenant, writes a config (with
+//! Stratsys-like rules and a file target) and a client secret under `./entrasync-demo/` exactly
+//! as an operator would, and runs two cycles through the same `engine::cycle` a real deployment
+//! uses: a first, full one into a fresh snapshot that creates everyone in `users.json`, then —
+//! after changing the tenant the way real life does — an incremental one that reads only those
+//! changes and writes only their difference. This is the only product code that depends on
+//! `emulator/`.
 
 use std::path::{Path, PathBuf};
 
@@ -14,9 +16,10 @@ use serde_json::json;
 use crate::cli::print_report;
 use crate::config;
 use crate::emulator::{Emulator, Tenant};
-use crate::engine::{self, CycleError};
+use crate::engine::{self, CycleError, Options};
 use crate::snapshot::Snapshot;
 use crate::source::Graph;
+use crate::target::AnyTarget;
 
 /// Where the demo writes its config, secret and state, relative to the working directory.
 pub const DEMO_DIR: &str = "entrasync-demo";
@@ -55,14 +58,33 @@ pub async fn run_in(dir: &Path) -> anyhow::Result<u8> {
             )
         })?;
     }
+    let users_file = dir.join("users.json");
+    if users_file.exists() {
+        std::fs::remove_file(&users_file)
+            .with_context(|| format!("cannot clear {}", users_file.display()))?;
+    }
     let snapshot = Snapshot::open(&state_dir)?.snapshot;
     let graph = Graph::new(&config.source).map_err(CycleError::from)?;
+    let target = config
+        .target
+        .as_ref()
+        .map(AnyTarget::from_config)
+        .transpose()?;
+    let cycle = || {
+        engine::cycle(
+            &graph,
+            &snapshot,
+            &config,
+            target.as_ref(),
+            Options::default(),
+        )
+    };
 
     println!(
         "\n1. First cycle: a full round into a fresh snapshot ({})",
         state_dir.display()
     );
-    let first = engine::cycle(&graph, &snapshot).await?;
+    let first = cycle().await?;
     print_report(&first, false)?;
 
     println!("\n2. Meanwhile in Entra ID:");
@@ -71,7 +93,7 @@ pub async fn run_in(dir: &Path) -> anyhow::Result<u8> {
     }
 
     println!("\n3. Second cycle: an incremental round, only what changed");
-    let second = engine::cycle(&graph, &snapshot).await?;
+    let second = cycle().await?;
     print_report(&second, false)?;
 
     println!(
@@ -108,7 +130,7 @@ fn write_demo_files(dir: &Path, emulator: &Emulator) -> anyhow::Result<PathBuf> 
          authority_url = {url:?}\n\
          graph_url = {url:?}\n\
          groups = [{groups}]\n\
-         members = \"direct\"\n",
+         members = \"direct\"\n\n{DEMO_RULES}",
         tenant = emulator.tenant_id(),
         client = emulator.client_id(),
         url = emulator.base_url(),
@@ -118,6 +140,46 @@ fn write_demo_files(dir: &Path, emulator: &Emulator) -> anyhow::Result<PathBuf> 
         .with_context(|| format!("cannot write {}", config_path.display()))?;
     Ok(config_path)
 }
+
+/// The demo's rules and target: Stratsys-like permission groups and departments, into a file.
+const DEMO_RULES: &str = r#"[[permission_groups]]
+name = "Full User"
+aliases = ["Stratsys Full Users", "Strategy Team"]
+priority = 1
+fallback_department = "Head Office"
+
+[[permission_groups]]
+name = "Reporter"
+aliases = ["Stratsys Reporters"]
+priority = 2
+
+[[permission_groups]]
+name = "Reader"
+aliases = ["Stratsys Readers"]
+priority = 3
+fallback_department = "Unassigned"
+
+[[departments]]
+name = "Sales"
+aliases = ["Sales EMEA", "Sales NA"]
+
+[[departments]]
+name = "Finance"
+
+[[departments]]
+name = "Head Office"
+aliases = ["Strategy", "Strategy & Planning"]
+
+[[departments]]
+name = "Engineering"
+
+[[departments]]
+name = "Unassigned"
+
+[target]
+kind = "file"
+path = "users.json"
+"#;
 
 /// What happens in a tenant between two cycles: a move, a leaver, a joiner, a renamed group, a
 /// disabled account. Returns one line per change, for the demo's output.
@@ -137,9 +199,9 @@ pub fn change_the_tenant(tenant: &mut Tenant) -> Vec<String> {
             .filter(|m| tenant.user(m).is_some())
             .collect();
         if let Some(mover) = users.first() {
-            tenant.update_user(mover, json!({"department": "Strategy & Planning"}));
+            tenant.update_user(mover, json!({"department": "Finance"}));
             changes.push(format!(
-                "{} moved to the department \"Strategy & Planning\"",
+                "{} moved to the department \"Finance\"",
                 name_of(tenant, mover)
             ));
         }

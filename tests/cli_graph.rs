@@ -122,6 +122,27 @@ fn demo_runs_a_full_then_an_incremental_cycle() {
             "{stdout}"
         );
         assert!(dir.path().join("entrasync-demo/entrasync.toml").is_file());
+        assert!(
+            stdout.contains("plan: 1 creates, 1 updates, 2 deactivations"),
+            "{stdout}"
+        );
+        let users: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.path().join("entrasync-demo/users.json"))
+                .expect("the demo writes users.json"),
+        )
+        .expect("users.json is JSON");
+        let resources = users["Resources"].as_array().expect("a ListResponse");
+        assert_eq!(users["totalResults"], resources.len());
+        let inactive = resources.iter().filter(|u| u["active"] == false).count();
+        assert_eq!(
+            inactive, 2,
+            "the leaver and the disabled account stay, inactive"
+        );
+        assert!(
+            resources
+                .iter()
+                .any(|u| u["userName"] == "nora.lind@contoso.com")
+        );
     }
 }
 

@@ -260,7 +260,7 @@ async fn a_hanging_response_times_out_and_changes_nothing() {
     let graph = entrasync::source::Graph::new(&config)
         .expect("builds")
         .with_retry_policy(common::fast_retries());
-    let result = entrasync::engine::cycle(&graph, &h.snapshot).await;
+    let result = entrasync::engine::read(&graph, &h.snapshot).await;
     assert!(result.is_err(), "a hanging Graph fails the cycle");
     assert_eq!(state(&h), before);
 }

@@ -88,6 +88,18 @@ pub enum Operation {
     },
 }
 
+impl Operation {
+    /// `create`, `update`, `deactivate` or `delete`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Operation::Create { .. } => "create",
+            Operation::Update { .. } => "update",
+            Operation::Deactivate { .. } => "deactivate",
+            Operation::Delete { .. } => "delete",
+        }
+    }
+}
+
 /// Why a user is deprovisioned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -122,6 +134,11 @@ impl Change {
             self.operation,
             Operation::Deactivate { .. } | Operation::Delete { .. }
         )
+    }
+
+    /// `create`, `update`, `deactivate` or `delete`.
+    pub fn name(&self) -> &'static str {
+        self.operation.name()
     }
 
     fn rank(&self) -> u8 {

@@ -18,6 +18,9 @@ use super::store::Store;
 use super::{Snapshot, SnapshotError};
 use crate::plan::PushedUser;
 
+/// One key write: tree, key, new value (`None` removes).
+type Write = (TreeId, Vec<u8>, Option<Vec<u8>>);
+
 /// The most keys one recording transaction writes.
 const RECORD_WRITES: usize = 1_000;
 
@@ -52,8 +55,7 @@ impl Snapshot {
         pushed: Vec<(String, Option<PushedUser>)>,
         log: Vec<LogEntry>,
     ) -> Result<(), SnapshotError> {
-        let mut writes: Vec<(TreeId, Vec<u8>, Option<Vec<u8>>)> =
-            Vec::with_capacity(pushed.len() + log.len());
+        let mut writes: Vec<Write> = Vec::with_capacity(pushed.len() + log.len());
         for (id, user) in pushed {
             writes.push((
                 TreeId::Pushed,
@@ -98,7 +100,7 @@ impl Snapshot {
     }
 }
 
-fn write(store: &Store, part: &[(TreeId, Vec<u8>, Option<Vec<u8>>)]) -> Result<(), SnapshotError> {
+fn write(store: &Store, part: &[Write]) -> Result<(), SnapshotError> {
     store
         .trees()
         .transaction(|tx: &Vec<TransactionalTree>| {

@@ -15,9 +15,9 @@ mod page;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+pub use crate::retry::RetryPolicy;
 pub use groups::looks_like_object_id;
 pub use model::*;
-pub use crate::retry::RetryPolicy;
 
 use crate::config::{Members, SourceConfig};
 use http::GraphHttp;

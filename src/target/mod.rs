@@ -15,7 +15,8 @@ use std::future::Future;
 
 use serde::Serialize;
 
-use crate::plan::Change;
+use crate::config::{TargetConfig, TargetKind};
+use crate::plan::{Change, Operation, PushedUser};
 
 /// What the target did with one change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -59,10 +60,89 @@ impl Applied {
 /// Why a target cannot be used at all (before any change).
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
+    #[error("cannot build the HTTP client for the SCIM target: {0}")]
+    Client(#[source] reqwest::Error),
     #[error(
         "the file target {path} cannot be read: {detail}; fix or move the file (entrasync never overwrites a file it cannot read)"
     )]
     Unreadable { path: String, detail: String },
+}
+
+impl Applied {
+    /// A word for the provisioning log.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Applied::Created { .. } => "created",
+            Applied::Adopted { .. } => "adopted",
+            Applied::Updated => "updated",
+            Applied::Deactivated => "deactivated",
+            Applied::Deleted => "deleted",
+            Applied::Missing => "missing",
+            Applied::NotOwned { .. } => "not owned",
+            Applied::Failed { .. } => "failed",
+        }
+    }
+
+    /// What the target said, when it did not do what was asked.
+    pub fn message(&self) -> Option<&str> {
+        match self {
+            Applied::NotOwned { message } | Applied::Failed { message } => Some(message),
+            _ => None,
+        }
+    }
+
+    /// The user's pushed entry after this result: `None` to leave it as it is (the target did
+    /// not confirm anything), `Some(None)` to forget it, `Some(Some(user))` to set it.
+    pub fn pushed(
+        &self,
+        change: &Change,
+        before: Option<&PushedUser>,
+    ) -> Option<Option<PushedUser>> {
+        match (self, &change.operation) {
+            (
+                Applied::Created { target_id } | Applied::Adopted { target_id },
+                Operation::Create {
+                    attributes,
+                    permissions,
+                    department,
+                },
+            ) => Some(Some(PushedUser {
+                target_id: target_id.clone(),
+                user_name: change.user_name.clone(),
+                active: true,
+                attributes: attributes.clone(),
+                permissions: permissions.clone(),
+                department: department.clone(),
+            })),
+            (Applied::Updated, Operation::Update { delta }) => {
+                let mut after = before?.clone();
+                for (path, value) in &delta.attributes {
+                    match value {
+                        Some(value) => after.attributes.insert(path.clone(), value.clone()),
+                        None => after.attributes.remove(path),
+                    };
+                }
+                if let Some((_, permissions)) = &delta.permissions {
+                    after.permissions = permissions.clone();
+                }
+                if let Some(department) = &delta.department {
+                    after.department = department.clone();
+                }
+                if let Some(active) = delta.active {
+                    after.active = active;
+                }
+                after.user_name = change.user_name.clone();
+                Some(Some(after))
+            }
+            (Applied::Deactivated, _) => {
+                let mut after = before?.clone();
+                after.active = false;
+                Some(Some(after))
+            }
+            (Applied::Deleted | Applied::Missing, _) => Some(None),
+            _ => None,
+        }
+    }
 }
 
 /// An application entrasync provisions.
@@ -72,4 +152,37 @@ pub trait Target {
 
     /// Applies `changes` and returns one result per change, in the same order.
     fn apply(&self, changes: &[Change]) -> impl Future<Output = Vec<Applied>> + Send;
+}
+
+/// The target the configuration names.
+pub enum AnyTarget {
+    File(file::FileTarget),
+    Scim(Box<scim::ScimTarget>),
+}
+
+impl AnyTarget {
+    pub fn from_config(config: &TargetConfig) -> Result<AnyTarget, TargetError> {
+        Ok(match &config.kind {
+            TargetKind::File { path } => AnyTarget::File(file::FileTarget::new(path)),
+            TargetKind::Scim(scim) => AnyTarget::Scim(Box::new(
+                scim::ScimTarget::new(scim, config.adopt_existing).map_err(TargetError::Client)?,
+            )),
+        })
+    }
+}
+
+impl Target for AnyTarget {
+    fn describe(&self) -> String {
+        match self {
+            AnyTarget::File(t) => t.describe(),
+            AnyTarget::Scim(t) => t.describe(),
+        }
+    }
+
+    async fn apply(&self, changes: &[Change]) -> Vec<Applied> {
+        match self {
+            AnyTarget::File(t) => t.apply(changes).await,
+            AnyTarget::Scim(t) => t.apply(changes).await,
+        }
+    }
 }

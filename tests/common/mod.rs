@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use entrasync::config::{self, Config};
 use entrasync::emulator::{Emulator, EmulatorOptions, Tenant};
-use entrasync::engine::{self, CycleError, CycleReport};
+use entrasync::engine::{self, CycleError, ReadReport};
 use entrasync::snapshot::Snapshot;
 use entrasync::source::{Graph, RetryPolicy, User};
 
@@ -75,8 +75,8 @@ impl Harness {
         }
     }
 
-    pub async fn cycle(&self) -> Result<CycleReport, CycleError> {
-        engine::cycle(&self.graph, &self.snapshot).await
+    pub async fn cycle(&self) -> Result<ReadReport, CycleError> {
+        engine::read(&self.graph, &self.snapshot).await
     }
 
     /// The ids of the configured groups in the emulator's tenant.

@@ -290,7 +290,10 @@ impl Target for ScimTarget {
     async fn apply(&self, changes: &[Change]) -> Vec<Applied> {
         // The futures are made first: a closure inside the stream would not be `Send` for
         // every lifetime, as the trait asks.
-        let pending: Vec<_> = changes.iter().map(|change| self.apply_one(change)).collect();
+        let pending: Vec<_> = changes
+            .iter()
+            .map(|change| self.apply_one(change))
+            .collect();
         futures_util::stream::iter(pending)
             .buffered(self.max_concurrency.max(1))
             .collect()

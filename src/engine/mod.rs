@@ -1,0 +1,198 @@
+//! One cycle, in order: fetch rounds from Graph → commit them to the snapshot → rules → plan →
+//! apply → record what the target confirmed. The only place that calls the stages in sequence.
+//!
+//! `cli.rs` decides when a cycle runs; this file decides how. A cycle either commits every round
+//! it read, together with the new delta links, or nothing (Invariant 1); it plans only from what
+//! it committed; `--dry-run` stops after the plan, before anything is written to the target or
+//! to the pushed state (Invariant 7), and that is checked here, at one place.
+
+mod report;
+
+use std::collections::BTreeMap;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+pub use report::{CycleReport, Failure, PlanCounts, ReadReport, RoundReport};
+
+use crate::config::{Config, ENTERPRISE_DEPARTMENT, Members};
+use crate::plan::{self, Policy};
+use crate::rules::{self, Membership};
+use crate::snapshot::{LogEntry, Snapshot, SnapshotError};
+use crate::source::{Graph, Resume, SourceError};
+use crate::target::{AnyTarget, Target};
+
+/// Why a cycle could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum CycleError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Snapshot(#[from] SnapshotError),
+}
+
+/// How a cycle runs, from the command line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Plan, and stop before anything is written to the target (Invariant 7).
+    pub dry_run: bool,
+    /// Apply deprovisions even when there are more than `max_deprovisions`.
+    pub allow_deprovisions: bool,
+}
+
+/// Steps 1 and 2 of a cycle: reads every round from where the snapshot left off, then commits
+/// them with their delta links in one step and flushes to disk before anything acts on them.
+pub async fn read(graph: &Graph, snapshot: &Snapshot) -> Result<ReadReport, CycleError> {
+    let started_at = SystemTime::now();
+    let clock = Instant::now();
+    let first_request = graph.requests();
+    let links = snapshot.delta_links()?;
+    let resume = Resume {
+        users_link: links.users,
+        group_links: links.groups,
+        bindings: snapshot.scope_bindings()?,
+    };
+    let fetch = graph.fetch(&resume).await?;
+    let fetched = clock.elapsed();
+    snapshot.commit(&fetch)?;
+    snapshot.flush().await?;
+    let mut report = report::read_report(
+        &fetch,
+        snapshot,
+        started_at,
+        clock.elapsed(),
+        graph.requests() - first_request,
+    )?;
+    report.fetch_duration = fetched;
+    report.commit_duration = report.duration.saturating_sub(fetched);
+    tracing::info!(
+        duration_ms = report.duration.as_millis() as u64,
+        users_round = ?report.users_round.kind,
+        users_changed = report.users_round.changed,
+        users_removed = report.users_round.removed,
+        groups_changed = report.group_rounds.iter().map(|r| r.changed).sum::<usize>(),
+        graph_requests = report.graph_requests,
+        "source committed"
+    );
+    Ok(report)
+}
+
+/// One whole cycle: read and commit, apply the rules, plan, and — unless `options.dry_run` or
+/// no target is configured — apply the plan and record what the target confirmed.
+pub async fn cycle(
+    graph: &Graph,
+    snapshot: &Snapshot,
+    config: &Config,
+    target: Option<&AnyTarget>,
+    options: Options,
+) -> Result<CycleReport, CycleError> {
+    let read = read(graph, snapshot).await?;
+    let state = snapshot.source_state()?;
+    let membership = match config.source.members {
+        Members::Direct => Membership::Direct,
+        Members::Transitive => Membership::Transitive,
+    };
+    let outcome = rules::evaluate(&state, &config.rules, membership);
+    let pushed = snapshot.pushed()?;
+    let gone = state
+        .gone
+        .iter()
+        .map(|(id, tombstone)| (id.clone(), tombstone.removal))
+        .collect();
+    let policy = Policy {
+        when: config.deprovision.when,
+        max_deprovisions: config.deprovision.max_deprovisions,
+        allow_deprovisions: options.allow_deprovisions,
+        exclude: config
+            .target
+            .as_ref()
+            .map(|t| t.exclude.clone())
+            .unwrap_or_default(),
+        managed: config
+            .rules
+            .attributes
+            .iter()
+            .map(|a| a.target.clone())
+            .filter(|t| t != ENTERPRISE_DEPARTMENT)
+            .collect(),
+    };
+    let plan = plan::plan(&outcome, &pushed, &gone, &policy);
+    let counts = PlanCounts::of(&plan);
+    tracing::info!(
+        in_scope = outcome.desired.len(),
+        rule_errors = outcome.errors.len(),
+        creates = counts.creates,
+        updates = counts.updates,
+        deactivations = counts.deactivations,
+        deletions = counts.deletions,
+        held = counts.held,
+        "planned"
+    );
+    for message in outcome.unmapped.group_messages() {
+        tracing::warn!("{message}");
+    }
+    if counts.held > 0 {
+        tracing::warn!(
+            held = counts.held,
+            max_deprovisions = policy.max_deprovisions,
+            "more deactivations and deletions than [deprovision] max_deprovisions: none of them are applied; check the tenant, then run `entrasync once --allow-deprovisions` or raise the threshold"
+        );
+    }
+    let mut report = CycleReport {
+        read,
+        in_scope: outcome.desired.len(),
+        rule_errors: outcome.errors.clone(),
+        unmapped: outcome.unmapped.clone(),
+        plan: counts,
+        changes: Vec::new(),
+        dry_run: options.dry_run,
+        target: target.map(Target::describe),
+        applied: 0,
+        failures: Vec::new(),
+        exit_status: 0,
+    };
+    // The one place that decides whether anything is written (Invariant 7).
+    let target = match target {
+        Some(target) if !options.dry_run => target,
+        _ => {
+            report.changes = plan.changes;
+            report.exit_status = exit_status(&report);
+            return Ok(report);
+        }
+    };
+    let results = target.apply(&plan.changes).await;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let mut updates = BTreeMap::new();
+    let mut log = Vec::with_capacity(results.len());
+    for (change, applied) in plan.changes.iter().zip(&results) {
+        if let Some(after) = applied.pushed(change, pushed.get(&change.id)) {
+            updates.insert(change.id.clone(), after);
+        }
+        if let Some(failure) = Failure::of(change, applied) {
+            tracing::warn!(user = %failure.user_name, result = %failure.result, "{}", failure.message);
+            report.failures.push(failure);
+        } else {
+            report.applied += 1;
+        }
+        log.push(LogEntry {
+            at_unix: now,
+            user_id: change.id.clone(),
+            user_name: change.user_name.clone(),
+            operation: change.operation.name().to_owned(),
+            outcome: applied.word().to_owned(),
+            detail: applied.message().map(str::to_owned),
+        });
+    }
+    snapshot.record(updates.into_iter().collect(), log).await?;
+    report.exit_status = exit_status(&report);
+    Ok(report)
+}
+
+/// 3 when some users failed or deprovisions were held back, else 0.
+fn exit_status(report: &CycleReport) -> u8 {
+    if report.failures.is_empty() && report.plan.held == 0 {
+        0
+    } else {
+        3
+    }
+}

@@ -1,0 +1,183 @@
+//! What a cycle did: the reports `once --json` prints and the tests read, and the exit status
+//! they mean (ARCHITECTURE §3).
+//!
+//! Part of the engine (`engine/mod.rs` runs the stages; this file only describes their results).
+
+use std::time::{Duration, SystemTime};
+
+use serde::Serialize;
+
+use crate::plan::{Change, Operation, Plan};
+use crate::rules::{RuleError, Unmapped};
+use crate::snapshot::{Snapshot, SnapshotError};
+use crate::source::{Fetch, RoundKind, RoundStats};
+use crate::target::Applied;
+
+/// What reading Graph and committing did, for the summary line, `--json` and the tests.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadReport {
+    #[serde(with = "unix_seconds")]
+    pub started_at: SystemTime,
+    #[serde(with = "millis")]
+    pub duration: Duration,
+    /// How long reading Graph took (all rounds), and committing and flushing the snapshot.
+    #[serde(with = "millis")]
+    pub fetch_duration: Duration,
+    #[serde(with = "millis")]
+    pub commit_duration: Duration,
+    pub users_round: RoundReport,
+    pub group_rounds: Vec<RoundReport>,
+    pub transitive_requests: u64,
+    /// Every request sent to Graph in this cycle, retries included, tokens not.
+    pub graph_requests: u64,
+    /// What the snapshot holds after the commit.
+    pub snapshot: crate::snapshot::Counts,
+}
+
+/// One delta round, as the report shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoundReport {
+    pub kind: RoundKind,
+    pub changed: usize,
+    pub removed: usize,
+    pub stats: RoundStats,
+}
+
+pub(super) fn read_report(
+    fetch: &Fetch,
+    snapshot: &Snapshot,
+    started_at: SystemTime,
+    duration: Duration,
+    graph_requests: u64,
+) -> Result<ReadReport, SnapshotError> {
+    Ok(ReadReport {
+        started_at,
+        duration,
+        fetch_duration: Duration::ZERO,
+        commit_duration: Duration::ZERO,
+        users_round: RoundReport {
+            kind: fetch.users.kind,
+            changed: fetch.users.users.len(),
+            removed: fetch.users.removed.len(),
+            stats: fetch.users.stats,
+        },
+        group_rounds: fetch
+            .groups
+            .iter()
+            .map(|round| RoundReport {
+                kind: round.kind,
+                changed: round.groups.len(),
+                removed: round.removed.len(),
+                stats: round.stats,
+            })
+            .collect(),
+        transitive_requests: fetch
+            .transitive
+            .iter()
+            .flatten()
+            .map(|listing| listing.stats.requests)
+            .sum(),
+        graph_requests,
+        snapshot: snapshot.counts()?,
+    })
+}
+
+/// What one whole cycle did: the read, the rules, the plan, and what the target accepted.
+#[derive(Debug, Clone, Serialize)]
+pub struct CycleReport {
+    #[serde(flatten)]
+    pub read: ReadReport,
+    /// Users the rules want in the target.
+    pub in_scope: usize,
+    pub rule_errors: Vec<RuleError>,
+    pub unmapped: Unmapped,
+    pub plan: PlanCounts,
+    /// The planned changes, for `plan` and `--dry-run` (empty after a real apply).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changes: Vec<Change>,
+    pub dry_run: bool,
+    /// Where the changes went; `None` when nothing was applied.
+    pub target: Option<String>,
+    /// Changes the target confirmed.
+    pub applied: usize,
+    /// Changes the target refused or could not take, with what it said.
+    pub failures: Vec<Failure>,
+    /// The exit status this cycle means: 0, or 3 when some users failed or deprovisions were
+    /// held back.
+    pub exit_status: u8,
+}
+
+/// How many changes of each kind the plan holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PlanCounts {
+    pub creates: usize,
+    pub updates: usize,
+    pub deactivations: usize,
+    pub deletions: usize,
+    /// Deprovisions held back by the threshold.
+    pub held: usize,
+    /// Users a rule error keeps from being created.
+    pub not_created: usize,
+}
+
+impl PlanCounts {
+    pub fn of(plan: &Plan) -> PlanCounts {
+        let mut counts = PlanCounts {
+            held: plan.held.len(),
+            not_created: plan.not_created.len(),
+            ..PlanCounts::default()
+        };
+        for change in &plan.changes {
+            match change.operation {
+                Operation::Create { .. } => counts.creates += 1,
+                Operation::Update { .. } => counts.updates += 1,
+                Operation::Deactivate { .. } => counts.deactivations += 1,
+                Operation::Delete { .. } => counts.deletions += 1,
+            }
+        }
+        counts
+    }
+}
+
+/// A change the target did not take.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    pub user_name: String,
+    pub result: String,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn of(change: &Change, applied: &Applied) -> Option<Failure> {
+        if applied.succeeded() {
+            return None;
+        }
+        Some(Failure {
+            user_name: change.user_name.clone(),
+            result: applied.word().to_owned(),
+            message: applied
+                .message()
+                .unwrap_or("the target no longer has the user; the next cycle creates it again")
+                .to_owned(),
+        })
+    }
+}
+
+mod unix_seconds {
+    use std::time::SystemTime;
+
+    pub fn serialize<S: serde::Serializer>(at: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+        let secs = at
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        s.serialize_u64(secs)
+    }
+}
+
+mod millis {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_millis() as u64)
+    }
+}
