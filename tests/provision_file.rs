@@ -1,0 +1,195 @@
+//! Whole cycles through the binary into a file target: `plan` and `--dry-run` write nothing
+//! (Invariant 7), a cycle without change writes nothing (Invariant 4), leaving scope
+//! deactivates, and more deprovisions than the threshold are held with exit status 3 until
+//! `--allow-deprovisions`.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{DEMO_GROUPS, demo_tenant, write_config};
+use entrasync::emulator::{Emulator, EmulatorOptions};
+use entrasync::snapshot::Snapshot;
+
+const RULES: &str = r#"
+[[permission_groups]]
+name = "Full User"
+aliases = ["Stratsys Full Users", "Strategy Team"]
+priority = 1
+
+[[permission_groups]]
+name = "Reader"
+aliases = ["Stratsys Readers", "Stratsys Reporters"]
+priority = 2
+
+[deprovision]
+max_deprovisions = 2
+
+[target]
+kind = "file"
+path = "users.json"
+"#;
+
+async fn entrasync(config: &Path, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_entrasync"));
+    command
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("ENTRASYNC_CONFIG");
+    tokio::task::spawn_blocking(move || command.output().expect("run entrasync"))
+        .await
+        .expect("the blocking task finishes")
+}
+
+fn report(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "the report is JSON ({e}): {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn pushed_count(dir: &Path) -> usize {
+    let snapshot = Snapshot::open(&dir.join("state")).expect("opens").snapshot;
+    snapshot.pushed().expect("reads").len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cycles_into_a_file_follow_the_invariants() {
+    let emulator = Emulator::start(demo_tenant(), EmulatorOptions::default())
+        .await
+        .expect("the emulator starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        &dir,
+        &emulator,
+        &DEMO_GROUPS,
+        "direct",
+        &emulator.client_secret(),
+    );
+    let mut text = std::fs::read_to_string(&config).expect("reads");
+    // The rules' top-level tables go after [source], which the helper writes last.
+    text.push_str(RULES);
+    std::fs::write(&config, text).expect("writes");
+    let users_file = dir.path().join("users.json");
+
+    // plan and --dry-run: a full plan, nothing written anywhere.
+    for args in [&["plan", "--json"][..], &["once", "--dry-run", "--json"]] {
+        let out = entrasync(&config, args).await;
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report = report(&out);
+        assert_eq!(report["dry_run"], true);
+        assert!(
+            report["plan"]["creates"].as_u64().unwrap_or(0) > 10,
+            "{report}"
+        );
+        assert!(
+            !report["changes"]
+                .as_array()
+                .expect("the changes")
+                .is_empty()
+        );
+        assert!(!users_file.exists(), "{args:?} wrote the target");
+        assert_eq!(
+            pushed_count(dir.path()),
+            0,
+            "{args:?} changed the pushed state"
+        );
+    }
+
+    // A real cycle creates everyone in scope.
+    let out = entrasync(&config, &["once", "--json"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = report(&out);
+    let created = first["plan"]["creates"].as_u64().expect("a count") as usize;
+    assert_eq!(first["applied"], created);
+    let document = std::fs::read(&users_file).expect("the file is written");
+    let users: serde_json::Value = serde_json::from_slice(&document).expect("JSON");
+    assert_eq!(users["totalResults"], created);
+    assert_eq!(pushed_count(dir.path()), created);
+
+    // Nothing changed in Entra: nothing is written.
+    let modified = std::fs::metadata(&users_file)
+        .and_then(|m| m.modified())
+        .expect("mtime");
+    let out = entrasync(&config, &["once", "--json"]).await;
+    let again = report(&out);
+    assert_eq!(again["plan"]["creates"], 0);
+    assert_eq!(again["plan"]["updates"], 0, "{again}");
+    assert_eq!(again["applied"], 0);
+    assert_eq!(std::fs::read(&users_file).expect("reads"), document);
+    assert_eq!(
+        std::fs::metadata(&users_file)
+            .and_then(|m| m.modified())
+            .expect("mtime"),
+        modified
+    );
+
+    // Three leave scope, the threshold is two: none is deactivated, exit 3.
+    let leavers = emulator.mutate(|t| {
+        let readers = t.group_id_by_name("Stratsys Readers").expect("Readers");
+        let others: Vec<String> = DEMO_GROUPS
+            .iter()
+            .filter(|g| **g != "Stratsys Readers")
+            .filter_map(|g| t.group_id_by_name(g))
+            .flat_map(|g| t.members(&g))
+            .collect();
+        let only_readers: Vec<String> = t
+            .members(&readers)
+            .into_iter()
+            .filter(|m| t.user(m).is_some() && !others.contains(m))
+            .take(3)
+            .collect();
+        for user in &only_readers {
+            t.remove_member(&readers, user);
+        }
+        only_readers
+    });
+    assert_eq!(leavers.len(), 3);
+    let out = entrasync(&config, &["once", "--json"]).await;
+    assert_eq!(out.status.code(), Some(3), "held deprovisions exit 3");
+    let held = report(&out);
+    assert_eq!(held["plan"]["held"], 3);
+    assert_eq!(held["plan"]["deactivations"], 0);
+    let users: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&users_file).expect("reads")).expect("JSON");
+    let inactive = |users: &serde_json::Value| {
+        users["Resources"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter(|u| u["active"] == false)
+            .count()
+    };
+    assert_eq!(inactive(&users), 0, "nobody was deactivated");
+
+    // --allow-deprovisions applies them; the next cycle is quiet again.
+    let out = entrasync(&config, &["once", "--allow-deprovisions", "--json"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report(&out)["plan"]["deactivations"], 3);
+    let users: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&users_file).expect("reads")).expect("JSON");
+    assert_eq!(inactive(&users), 3);
+    let out = entrasync(&config, &["once", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(report(&out)["applied"], 0);
+}
