@@ -1,0 +1,227 @@
+//! Whole cycles against a real SCIM server (scim2-server from PyPI, behind a counting proxy):
+//! the first cycle creates everyone with their attributes and roles; a cycle without change
+//! sends no write (Invariant 4); one changed attribute is one PATCH of that attribute; leaving
+//! scope deactivates and coming back re-activates; an existing user is adopted or reported; a
+//! create whose result was never recorded (a crash) creates no duplicate (Invariant 5).
+
+mod common;
+#[path = "common/scim_server.rs"]
+mod scim_server;
+
+use common::{DEMO_GROUPS, Harness};
+use entrasync::config::{self, Config};
+use entrasync::engine::{self, CycleReport, Options};
+use entrasync::target::AnyTarget;
+use serde_json::{Value, json};
+
+const RULES: &str = r#"
+[[permission_groups]]
+name = "Full User"
+aliases = ["Stratsys Full Users", "Strategy Team"]
+priority = 1
+
+[[permission_groups]]
+name = "Reader"
+aliases = ["Stratsys Readers", "Stratsys Reporters"]
+priority = 2
+"#;
+
+struct Setup {
+    h: Harness,
+    server: scim_server::ScimServer,
+    config: Config,
+    target: AnyTarget,
+}
+
+async fn setup(extra: &str) -> Setup {
+    let h = Harness::demo().await;
+    let server = scim_server::start().await;
+    std::fs::write(h.dir.path().join("scim-token"), &server.token).expect("write the token");
+    let mut text = std::fs::read_to_string(&h.config_path).expect("reads");
+    text.push_str(RULES);
+    text.push_str(&format!(
+        "\n[target]\nkind = \"scim\"\nurl = \"{}\"\ntoken_file = \"scim-token\"\n{extra}\n",
+        server.base_url
+    ));
+    std::fs::write(&h.config_path, text).expect("writes");
+    let config = config::load(&h.config_path).expect("the test config is valid");
+    let target = AnyTarget::from_config(config.target.as_ref().expect("a target"))
+        .expect("the SCIM target builds");
+    Setup {
+        h,
+        server,
+        config,
+        target,
+    }
+}
+
+impl Setup {
+    async fn cycle(&self) -> CycleReport {
+        engine::cycle(
+            &self.h.graph,
+            &self.h.snapshot,
+            &self.config,
+            Some(&self.target),
+            Options::default(),
+        )
+        .await
+        .expect("the cycle runs")
+    }
+
+    async fn user(&self, user_name: &str) -> Value {
+        let users = self.server.users().await;
+        let mut found = users.into_iter().filter(|u| u["userName"] == user_name);
+        let user = found.next().unwrap_or_else(|| panic!("{user_name} is in the target"));
+        assert!(found.next().is_none(), "{user_name} exists once");
+        user
+    }
+}
+
+#[tokio::test]
+async fn a_first_cycle_creates_everyone_and_a_quiet_one_writes_nothing() {
+    let s = setup("").await;
+    let first = s.cycle().await;
+    assert!(first.failures.is_empty(), "{:?}", first.failures);
+    assert_eq!(first.exit_status, 0);
+    let users = s.server.users().await;
+    assert_eq!(users.len(), first.in_scope);
+    assert_eq!(first.applied, first.in_scope);
+
+    // Anna is in Full Users and Readers: Full User is primary.
+    let anna = s.user("anna.berg@contoso.com").await;
+    assert_eq!(anna["active"], true);
+    assert_eq!(anna["name"]["givenName"], "Anna");
+    assert_eq!(anna["emails"][0]["value"], "anna.berg@contoso.com");
+    let id = s
+        .h
+        .emulator
+        .mutate(|t| {
+            t.user_ids()
+                .into_iter()
+                .find(|u| t.user(u).is_some_and(|v| v["userPrincipalName"] == "anna.berg@contoso.com"))
+        })
+        .expect("Anna is in the tenant");
+    assert_eq!(anna["externalId"], id.as_str());
+    let roles = anna["roles"].as_array().expect("roles");
+    let primary: Vec<&Value> = roles.iter().filter(|r| r["primary"] == true).collect();
+    assert_eq!(primary.len(), 1);
+    assert_eq!(primary[0]["value"], "Full User");
+
+    s.server.reset_requests();
+    let quiet = s.cycle().await;
+    assert_eq!(quiet.plan.creates + quiet.plan.updates + quiet.plan.deactivations, 0);
+    assert_eq!(s.server.writes(), 0, "no write: {:?}", s.server.requests());
+    assert!(s.server.requests().is_empty(), "not even a read");
+}
+
+#[tokio::test]
+async fn one_changed_attribute_is_one_patch_of_that_attribute() {
+    let s = setup("").await;
+    s.cycle().await;
+    s.h.emulator.mutate(|t| {
+        let id = t
+            .user_ids()
+            .into_iter()
+            .find(|u| t.user(u).is_some_and(|v| v["userPrincipalName"] == "anna.berg@contoso.com"))
+            .expect("Anna");
+        t.update_user(&id, json!({"displayName": "Anna Berg-Lund"}));
+    });
+    s.server.reset_requests();
+    let report = s.cycle().await;
+    assert_eq!(report.plan.updates, 1);
+    let writes: Vec<_> = s.server.requests().into_iter().filter(|r| r.is_write()).collect();
+    assert_eq!(writes.len(), 1, "{writes:?}");
+    assert_eq!(writes[0].method, "PATCH");
+    assert_eq!(
+        writes[0].body.as_ref().expect("a body")["Operations"],
+        json!([{"op": "replace", "path": "displayName", "value": "Anna Berg-Lund"}])
+    );
+    assert_eq!(s.user("anna.berg@contoso.com").await["displayName"], "Anna Berg-Lund");
+}
+
+#[tokio::test]
+async fn leaving_scope_deactivates_and_coming_back_reactivates() {
+    let s = setup("").await;
+    s.cycle().await;
+    let (group, user, name) = s.h.emulator.mutate(|t| {
+        let team = t.group_id_by_name("Strategy Team").expect("the team");
+        let scoped: Vec<String> = DEMO_GROUPS
+            .iter()
+            .filter(|g| **g != "Strategy Team")
+            .filter_map(|g| t.group_id_by_name(g))
+            .flat_map(|g| t.members(&g))
+            .collect();
+        let only_team = t
+            .members(&team)
+            .into_iter()
+            .find(|m| t.user(m).is_some() && !scoped.contains(m))
+            .expect("someone only in Strategy Team");
+        let name = t.user(&only_team).expect("lives")["userPrincipalName"]
+            .as_str()
+            .expect("a UPN")
+            .to_owned();
+        t.remove_member(&team, &only_team);
+        (team, only_team, name)
+    });
+    let report = s.cycle().await;
+    assert_eq!(report.plan.deactivations, 1, "{:?}", report.plan);
+    assert_eq!(s.user(&name).await["active"], false, "kept, inactive");
+
+    s.h.emulator.mutate(|t| t.add_member(&group, &user));
+    let report = s.cycle().await;
+    assert_eq!(report.plan.updates, 1);
+    assert_eq!(s.user(&name).await["active"], true, "active again");
+}
+
+#[tokio::test]
+async fn an_existing_user_is_reported_unless_adoption_is_on() {
+    for adopt in [false, true] {
+        let s = setup(&format!("adopt_existing = {adopt}")).await;
+        // Someone made Anna by hand before entrasync: same userName, no externalId.
+        s.server
+            .create(
+                "Users",
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                       "userName": "anna.berg@contoso.com", "displayName": "Anna (manual)"}),
+            )
+            .await;
+        let report = s.cycle().await;
+        let anna = s.user("anna.berg@contoso.com").await;
+        if adopt {
+            assert!(report.failures.is_empty(), "{:?}", report.failures);
+            assert_eq!(anna["displayName"], "Anna Berg", "taken over");
+        } else {
+            assert_eq!(report.exit_status, 3);
+            let failure = report
+                .failures
+                .iter()
+                .find(|f| f.user_name == "anna.berg@contoso.com")
+                .expect("Anna is reported");
+            assert!(failure.message.contains("is not flagged as synchronized and won't be updated"), "{}", failure.message);
+            assert_eq!(anna["displayName"], "Anna (manual)", "left alone");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_create_the_snapshot_never_recorded_is_not_duplicated() {
+    let s = setup("").await;
+    let first = s.cycle().await;
+    let before = s.server.users().await.len();
+    // As if the process died after the POSTs, before the pushed state was recorded.
+    let state_dir = s.config.state_dir.clone();
+    let snapshot = &s.h.snapshot;
+    let forget: Vec<(String, Option<entrasync::plan::PushedUser>)> = snapshot
+        .pushed()
+        .expect("reads")
+        .into_keys()
+        .map(|id| (id, None))
+        .collect();
+    snapshot.record(forget, Vec::new()).await.expect("forgets");
+    assert!(snapshot.pushed().expect("reads").is_empty(), "{}", state_dir.display());
+    let again = s.cycle().await;
+    assert_eq!(again.plan.creates, first.plan.creates, "the plan creates them again");
+    assert!(again.failures.is_empty(), "{:?}", again.failures);
+    assert_eq!(s.server.users().await.len(), before, "no duplicate");
+    assert_eq!(snapshot.pushed().expect("reads").len(), before, "and they are ours again");
+}
