@@ -71,7 +71,9 @@ impl Setup {
     async fn user(&self, user_name: &str) -> Value {
         let users = self.server.users().await;
         let mut found = users.into_iter().filter(|u| u["userName"] == user_name);
-        let user = found.next().unwrap_or_else(|| panic!("{user_name} is in the target"));
+        let user = found
+            .next()
+            .unwrap_or_else(|| panic!("{user_name} is in the target"));
         assert!(found.next().is_none(), "{user_name} exists once");
         user
     }
@@ -92,15 +94,15 @@ async fn a_first_cycle_creates_everyone_and_a_quiet_one_writes_nothing() {
     assert_eq!(anna["active"], true);
     assert_eq!(anna["name"]["givenName"], "Anna");
     assert_eq!(anna["emails"][0]["value"], "anna.berg@contoso.com");
-    let id = s
-        .h
-        .emulator
-        .mutate(|t| {
-            t.user_ids()
-                .into_iter()
-                .find(|u| t.user(u).is_some_and(|v| v["userPrincipalName"] == "anna.berg@contoso.com"))
-        })
-        .expect("Anna is in the tenant");
+    let id =
+        s.h.emulator
+            .mutate(|t| {
+                t.user_ids().into_iter().find(|u| {
+                    t.user(u)
+                        .is_some_and(|v| v["userPrincipalName"] == "anna.berg@contoso.com")
+                })
+            })
+            .expect("Anna is in the tenant");
     assert_eq!(anna["externalId"], id.as_str());
     let roles = anna["roles"].as_array().expect("roles");
     let primary: Vec<&Value> = roles.iter().filter(|r| r["primary"] == true).collect();
@@ -109,7 +111,10 @@ async fn a_first_cycle_creates_everyone_and_a_quiet_one_writes_nothing() {
 
     s.server.reset_requests();
     let quiet = s.cycle().await;
-    assert_eq!(quiet.plan.creates + quiet.plan.updates + quiet.plan.deactivations, 0);
+    assert_eq!(
+        quiet.plan.creates + quiet.plan.updates + quiet.plan.deactivations,
+        0
+    );
     assert_eq!(s.server.writes(), 0, "no write: {:?}", s.server.requests());
     assert!(s.server.requests().is_empty(), "not even a read");
 }
@@ -122,21 +127,32 @@ async fn one_changed_attribute_is_one_patch_of_that_attribute() {
         let id = t
             .user_ids()
             .into_iter()
-            .find(|u| t.user(u).is_some_and(|v| v["userPrincipalName"] == "anna.berg@contoso.com"))
+            .find(|u| {
+                t.user(u)
+                    .is_some_and(|v| v["userPrincipalName"] == "anna.berg@contoso.com")
+            })
             .expect("Anna");
         t.update_user(&id, json!({"displayName": "Anna Berg-Lund"}));
     });
     s.server.reset_requests();
     let report = s.cycle().await;
     assert_eq!(report.plan.updates, 1);
-    let writes: Vec<_> = s.server.requests().into_iter().filter(|r| r.is_write()).collect();
+    let writes: Vec<_> = s
+        .server
+        .requests()
+        .into_iter()
+        .filter(|r| r.is_write())
+        .collect();
     assert_eq!(writes.len(), 1, "{writes:?}");
     assert_eq!(writes[0].method, "PATCH");
     assert_eq!(
         writes[0].body.as_ref().expect("a body")["Operations"],
         json!([{"op": "replace", "path": "displayName", "value": "Anna Berg-Lund"}])
     );
-    assert_eq!(s.user("anna.berg@contoso.com").await["displayName"], "Anna Berg-Lund");
+    assert_eq!(
+        s.user("anna.berg@contoso.com").await["displayName"],
+        "Anna Berg-Lund"
+    );
 }
 
 #[tokio::test]
@@ -197,7 +213,13 @@ async fn an_existing_user_is_reported_unless_adoption_is_on() {
                 .iter()
                 .find(|f| f.user_name == "anna.berg@contoso.com")
                 .expect("Anna is reported");
-            assert!(failure.message.contains("is not flagged as synchronized and won't be updated"), "{}", failure.message);
+            assert!(
+                failure
+                    .message
+                    .contains("is not flagged as synchronized and won't be updated"),
+                "{}",
+                failure.message
+            );
             assert_eq!(anna["displayName"], "Anna (manual)", "left alone");
         }
     }
@@ -218,10 +240,75 @@ async fn a_create_the_snapshot_never_recorded_is_not_duplicated() {
         .map(|id| (id, None))
         .collect();
     snapshot.record(forget, Vec::new()).await.expect("forgets");
-    assert!(snapshot.pushed().expect("reads").is_empty(), "{}", state_dir.display());
+    assert!(
+        snapshot.pushed().expect("reads").is_empty(),
+        "{}",
+        state_dir.display()
+    );
     let again = s.cycle().await;
-    assert_eq!(again.plan.creates, first.plan.creates, "the plan creates them again");
+    assert_eq!(
+        again.plan.creates, first.plan.creates,
+        "the plan creates them again"
+    );
     assert!(again.failures.is_empty(), "{:?}", again.failures);
     assert_eq!(s.server.users().await.len(), before, "no duplicate");
-    assert_eq!(snapshot.pushed().expect("reads").len(), before, "and they are ours again");
+    assert_eq!(
+        snapshot.pushed().expect("reads").len(),
+        before,
+        "and they are ours again"
+    );
+}
+
+#[tokio::test]
+async fn a_first_work_email_is_added_and_a_cleared_one_removed() {
+    let s = setup("").await;
+    let anna = s.h.emulator.mutate(|t| {
+        let id = t
+            .user_ids()
+            .into_iter()
+            .find(|u| {
+                t.user(u)
+                    .is_some_and(|v| v["userPrincipalName"] == "anna.berg@contoso.com")
+            })
+            .expect("Anna");
+        t.update_user(&id, json!({"mail": null}));
+        id
+    });
+    s.cycle().await;
+    assert!(
+        s.user("anna.berg@contoso.com")
+            .await
+            .get("emails")
+            .is_none()
+    );
+    s.h.emulator
+        .mutate(|t| t.update_user(&anna, json!({"mail": "anna@contoso.com"})));
+    let report = s.cycle().await;
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert_eq!(
+        s.user("anna.berg@contoso.com").await["emails"][0]["value"],
+        "anna@contoso.com"
+    );
+    s.h.emulator
+        .mutate(|t| t.update_user(&anna, json!({"mail": "anna.b@contoso.com"})));
+    let report = s.cycle().await;
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let emails = s.user("anna.berg@contoso.com").await["emails"].clone();
+    assert_eq!(
+        emails.as_array().map(Vec::len),
+        Some(1),
+        "replaced, not added: {emails}"
+    );
+    assert_eq!(emails[0]["value"], "anna.b@contoso.com");
+    s.h.emulator
+        .mutate(|t| t.update_user(&anna, json!({"mail": null})));
+    let report = s.cycle().await;
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    assert!(
+        s.user("anna.berg@contoso.com")
+            .await
+            .get("emails")
+            .is_none(),
+        "removed"
+    );
 }

@@ -19,6 +19,10 @@ pub struct Delta {
     /// Attribute → its new value, `None` to remove it (its expression now gives nothing).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub attributes: BTreeMap<String, Option<String>>,
+    /// Of those, the ones the target did not have yet (SCIM adds, rather than replaces, a
+    /// typed value such as a first work e-mail).
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub added: BTreeSet<String>,
     /// The permissions before and after (primary first), when they changed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub permissions: Option<(Vec<String>, Vec<String>)>,
@@ -51,9 +55,16 @@ pub fn department_of(choice: &DepartmentChoice) -> Option<String> {
 /// outside `managed` are never touched; an unchanged or unsent department is left alone.
 pub fn delta(desired: &DesiredUser, before: &PushedUser, managed: &BTreeSet<String>) -> Delta {
     let mut attributes = BTreeMap::new();
+    let mut added = BTreeSet::new();
     for target in managed {
-        let want = desired.attributes.get(target);
-        if want != before.attributes.get(target) {
+        let (want, had) = (
+            desired.attributes.get(target),
+            before.attributes.get(target),
+        );
+        if want != had {
+            if had.is_none() {
+                added.insert(target.clone());
+            }
             attributes.insert(target.clone(), want.cloned());
         }
     }
@@ -69,6 +80,7 @@ pub fn delta(desired: &DesiredUser, before: &PushedUser, managed: &BTreeSet<Stri
     };
     Delta {
         attributes,
+        added,
         permissions,
         department,
         active: (!before.active).then_some(true),

@@ -90,6 +90,7 @@ fn updates_deactivations_and_deletions_change_only_their_user() {
             ("externalId".to_owned(), None),
         ]
         .into(),
+        added: Default::default(),
         permissions: Some((
             vec!["Full User".into(), "Member".into()],
             vec!["Member".into()],

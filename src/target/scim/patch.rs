@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::config::Dialect;
 use crate::plan::Delta;
-use crate::target::resource::{ENTERPRISE_SCHEMA, roles};
+use crate::target::resource::{ENTERPRISE_SCHEMA, Slot, roles, slot};
 
 const PATCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 
@@ -41,9 +41,21 @@ fn body(operations: Vec<Value>) -> Value {
 pub fn user_operations(delta: &Delta, dialect: Dialect, with_roles: bool) -> Vec<Value> {
     let mut operations = Vec::new();
     for (path, value) in &delta.attributes {
-        operations.push(match value {
-            Some(value) => json!({"op": op(dialect, "replace"), "path": path, "value": value}),
-            None => json!({"op": op(dialect, "remove"), "path": path}),
+        operations.push(match (value, slot(path)) {
+            // A first typed value (a work e-mail the user had none of) is added whole: a
+            // replace of `emails[type eq "work"].value` has no target yet (RFC 7644 3.5.2.3).
+            (Some(value), Slot::Typed(attribute, kind)) if delta.added.contains(path) => json!({
+                "op": op(dialect, "add"),
+                "path": attribute,
+                "value": [{"value": value, "type": kind, "primary": true}],
+            }),
+            (Some(value), _) => json!({"op": op(dialect, "replace"), "path": path, "value": value}),
+            // Removing the typed element, not just its value, which would leave `{type}`.
+            (None, Slot::Typed(attribute, kind)) => json!({
+                "op": op(dialect, "remove"),
+                "path": format!("{attribute}[type eq {}]", filter_string(kind)),
+            }),
+            (None, _) => json!({"op": op(dialect, "remove"), "path": path}),
         });
     }
     if let Some(department) = &delta.department {
@@ -117,6 +129,7 @@ mod tests {
                 ("title".to_owned(), None),
             ]
             .into(),
+            added: Default::default(),
             permissions: Some((
                 vec!["Reader".into()],
                 vec!["Full User".into(), "Reader".into()],
@@ -139,6 +152,25 @@ mod tests {
                     {"value": "Full User", "primary": true}, {"value": "Reader", "primary": false}]},
                 {"op": "replace", "path": "active", "value": false},
             ]})
+        );
+    }
+
+    #[test]
+    fn a_first_typed_value_is_added_whole() {
+        let delta = Delta {
+            attributes: [(
+                "emails[type eq \"work\"].value".to_owned(),
+                Some("a@x".to_owned()),
+            )]
+            .into(),
+            added: ["emails[type eq \"work\"].value".to_owned()].into(),
+            ..Delta::default()
+        };
+        assert_eq!(
+            user_operations(&delta, Dialect::Entra, true),
+            [
+                json!({"op": "add", "path": "emails", "value": [{"value": "a@x", "type": "work", "primary": true}]})
+            ]
         );
     }
 
