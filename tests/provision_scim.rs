@@ -312,3 +312,179 @@ async fn a_first_work_email_is_added_and_a_cleared_one_removed() {
         "removed"
     );
 }
+
+/// Takes someone out of scope who is only in "Strategy Team"; returns their userName.
+fn one_leaves(s: &Setup) -> String {
+    s.h.emulator.mutate(|t| {
+        let team = t.group_id_by_name("Strategy Team").expect("the team");
+        let elsewhere: Vec<String> = DEMO_GROUPS
+            .iter()
+            .filter(|g| **g != "Strategy Team")
+            .filter_map(|g| t.group_id_by_name(g))
+            .flat_map(|g| t.members(&g))
+            .collect();
+        let leaver = t
+            .members(&team)
+            .into_iter()
+            .find(|m| t.user(m).is_some() && !elsewhere.contains(m))
+            .expect("someone only in Strategy Team");
+        t.remove_member(&team, &leaver);
+        t.user(&leaver).expect("lives")["userPrincipalName"]
+            .as_str()
+            .expect("a UPN")
+            .to_owned()
+    })
+}
+
+#[tokio::test]
+async fn with_when_delete_a_leaver_is_deleted() {
+    let s = setup("").await;
+    let mut config = s.config.clone();
+    config.deprovision.when = entrasync::plan::WhenLeaving::Delete;
+    let options = Options::default();
+    let (graph, snapshot, target) = (&s.h.graph, &s.h.snapshot, Some(&s.target));
+    engine::cycle(graph, snapshot, &config, target, options)
+        .await
+        .expect("the first cycle");
+    let leaver = one_leaves(&s);
+    let report = engine::cycle(graph, snapshot, &config, target, options)
+        .await
+        .expect("the second cycle");
+    assert_eq!(report.plan.deletions, 1);
+    let users = s.server.users().await;
+    assert!(
+        users.iter().all(|u| u["userName"] != leaver.as_str()),
+        "{leaver} is gone"
+    );
+    assert!(
+        s.h.snapshot
+            .pushed()
+            .expect("reads")
+            .values()
+            .all(|p| p.user_name != leaver)
+    );
+}
+
+#[tokio::test]
+async fn an_excluded_user_is_never_touched() {
+    let s = setup("exclude = [\"Anna.Berg@contoso.com\"]").await;
+    let report = s.cycle().await;
+    assert!(report.failures.is_empty());
+    let users = s.server.users().await;
+    assert!(
+        users
+            .iter()
+            .all(|u| u["userName"] != "anna.berg@contoso.com"),
+        "never created"
+    );
+    assert_eq!(users.len(), report.in_scope - 1);
+}
+
+#[tokio::test]
+async fn permissions_as_groups_keep_target_groups_in_step() {
+    let s = setup("permissions = \"groups\"").await;
+    let report = s.cycle().await;
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let groups = s.server.groups().await;
+    let names: Vec<&str> = groups
+        .iter()
+        .filter_map(|g| g["displayName"].as_str())
+        .collect();
+    assert_eq!(
+        names.len(),
+        2,
+        "one target group per permission group: {names:?}"
+    );
+    let anna = s.user("anna.berg@contoso.com").await;
+    assert!(anna.get("roles").is_none(), "no roles in groups mode");
+    let full = groups
+        .iter()
+        .find(|g| g["displayName"] == "Full User")
+        .expect("Full User");
+    let full = s
+        .server
+        .get_json(&format!("/Groups/{}", full["id"].as_str().expect("an id")))
+        .await;
+    let members: Vec<&str> = full["members"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|m| m["value"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        members.contains(&anna["id"].as_str().expect("an id")),
+        "{members:?}"
+    );
+
+    // Anna leaves Full Users and Strategy Team: she leaves the Full User group, stays a Reader.
+    s.h.emulator.mutate(|t| {
+        let id = t
+            .user_ids()
+            .into_iter()
+            .find(|u| {
+                t.user(u)
+                    .is_some_and(|v| v["userPrincipalName"] == "anna.berg@contoso.com")
+            })
+            .expect("Anna");
+        for name in ["Stratsys Full Users", "Strategy Team"] {
+            let group = t.group_id_by_name(name).expect("the group");
+            t.remove_member(&group, &id);
+        }
+        let readers = t.group_id_by_name("Stratsys Readers").expect("Readers");
+        t.add_member(&readers, &id);
+    });
+    let report = s.cycle().await;
+    assert!(report.failures.is_empty(), "{:?}", report.failures);
+    let full = s
+        .server
+        .get_json(&format!(
+            "/Groups/{}",
+            groups
+                .iter()
+                .find(|g| g["displayName"] == "Full User")
+                .expect("Full User")["id"]
+                .as_str()
+                .expect("an id")
+        ))
+        .await;
+    let still: Vec<&str> = full["members"]
+        .as_array()
+        .map(|m| m.iter().filter_map(|m| m["value"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        !still.contains(&anna["id"].as_str().expect("an id")),
+        "removed from Full User"
+    );
+}
+
+#[tokio::test]
+async fn a_user_the_target_refuses_is_tried_again_next_cycle_and_the_others_apply() {
+    let s = setup("").await;
+    let manual = s
+        .server
+        .create(
+            "Users",
+            json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                   "userName": "anna.berg@contoso.com"}),
+        )
+        .await;
+    let first = s.cycle().await;
+    assert_eq!(first.failures.len(), 1, "{:?}", first.failures);
+    assert_eq!(first.applied, first.in_scope - 1, "everyone else");
+    assert_eq!(first.exit_status, 3);
+    // The operator removes the hand-made user; the next cycle creates Anna.
+    let id = manual["id"].as_str().expect("an id");
+    let deleted = reqwest::Client::new()
+        .delete(format!("{}/Users/{id}", s.server.upstream_url))
+        .bearer_auth(&s.server.token)
+        .send()
+        .await
+        .expect("the server answers");
+    assert!(deleted.status().is_success());
+    let second = s.cycle().await;
+    assert_eq!(second.plan.creates, 1, "only Anna, again");
+    assert!(second.failures.is_empty(), "{:?}", second.failures);
+    assert_eq!(second.exit_status, 0);
+    assert_eq!(
+        s.user("anna.berg@contoso.com").await["displayName"],
+        "Anna Berg"
+    );
+}
