@@ -10,6 +10,7 @@ mod scim_server;
 
 use common::{DEMO_GROUPS, Harness};
 use entrasync::config::{self, Config};
+use entrasync::emulator::{EmulatorOptions, Tenant, synthetic_group_id};
 use entrasync::engine::{self, CycleReport, Options};
 use entrasync::target::AnyTarget;
 use serde_json::{Value, json};
@@ -34,11 +35,14 @@ struct Setup {
 }
 
 async fn setup(extra: &str) -> Setup {
-    let h = Harness::demo().await;
+    setup_on(Harness::demo().await, RULES, extra).await
+}
+
+async fn setup_on(h: Harness, rules: &str, extra: &str) -> Setup {
     let server = scim_server::start().await;
     std::fs::write(h.dir.path().join("scim-token"), &server.token).expect("write the token");
     let mut text = std::fs::read_to_string(&h.config_path).expect("reads");
-    text.push_str(RULES);
+    text.push_str(rules);
     text.push_str(&format!(
         "\n[target]\nkind = \"scim\"\nurl = \"{}\"\ntoken_file = \"scim-token\"\n{extra}\n",
         server.base_url
@@ -487,4 +491,75 @@ async fn a_user_the_target_refuses_is_tried_again_next_cycle_and_the_others_appl
         s.user("anna.berg@contoso.com").await["displayName"],
         "Anna Berg"
     );
+}
+
+#[tokio::test]
+async fn six_hundred_leavers_are_held_by_the_default_threshold() {
+    let mut tenant = Tenant::synthetic(650, 1, 0, 3);
+    let group = synthetic_group_id(0);
+    let everyone = tenant.user_ids();
+    for user in &everyone {
+        tenant.add_member(&group, user);
+    }
+    // The leavers are users in scope: enabled accounts.
+    let enabled: Vec<String> = everyone
+        .iter()
+        .filter(|u| tenant.user(u).is_some_and(|v| v["accountEnabled"] == true))
+        .cloned()
+        .collect();
+    let h = Harness::start(
+        tenant,
+        EmulatorOptions::default(),
+        &[group.as_str()],
+        "direct",
+    )
+    .await;
+    let s = setup_on(h, "", "max_concurrency = 16").await;
+    let first = s.cycle().await;
+    assert!(first.failures.is_empty(), "{:?}", first.failures.first());
+    let in_scope = first.in_scope;
+    assert!(in_scope > 600, "{in_scope}");
+    s.h.emulator.mutate(|t| {
+        for user in enabled.iter().take(600) {
+            t.remove_member(&group, user);
+        }
+    });
+    s.server.reset_requests();
+    let held = s.cycle().await;
+    assert_eq!(held.exit_status, 3);
+    assert_eq!(held.plan.held, 600);
+    assert_eq!(held.plan.deactivations, 0);
+    assert_eq!(s.server.writes(), 0, "none of them is applied");
+    let active = s
+        .server
+        .users()
+        .await
+        .iter()
+        .filter(|u| u["active"] == true)
+        .count();
+    assert_eq!(active, in_scope);
+
+    let options = Options {
+        allow_deprovisions: true,
+        ..Options::default()
+    };
+    let allowed = engine::cycle(
+        &s.h.graph,
+        &s.h.snapshot,
+        &s.config,
+        Some(&s.target),
+        options,
+    )
+    .await
+    .expect("the allowed cycle");
+    assert_eq!(allowed.plan.deactivations, 600);
+    assert_eq!(allowed.exit_status, 0, "{:?}", allowed.failures.first());
+    let active = s
+        .server
+        .users()
+        .await
+        .iter()
+        .filter(|u| u["active"] == true)
+        .count();
+    assert_eq!(active, in_scope - 600);
 }
