@@ -47,6 +47,8 @@ pub enum Command {
     Once(OnceArgs),
     /// What a cycle would change, without changing it (the same as `once --dry-run`).
     Plan(PlanArgs),
+    /// The last cycles: counts, what was held back, failures, unmapped departments and groups.
+    Status(StatusArgs),
     /// Forget the delta links: the next cycle reads everything again (a full round). Removes
     /// nothing by itself.
     Reset,
@@ -64,6 +66,16 @@ pub struct OnceArgs {
     #[arg(long)]
     pub allow_deprovisions: bool,
     /// Print the cycle report as JSON on standard output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// How many past cycles to show.
+    #[arg(long, default_value_t = 5)]
+    pub cycles: usize,
+    /// Print the status as JSON on standard output.
     #[arg(long)]
     pub json: bool,
 }
@@ -109,6 +121,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             };
             once(&cli.config, options, args.json).await
         }
+        Command::Status(args) => status(&cli.config, args),
         Command::Reset => reset(&cli.config),
         Command::Demo => crate::demo::run().await,
     }
@@ -160,6 +173,94 @@ async fn once(path: &Path, options: engine::Options, json: bool) -> anyhow::Resu
     let report = engine::cycle(&graph, &snapshot, &config, target.as_ref(), options).await?;
     print_report(&report, json)?;
     Ok(report.exit_status)
+}
+
+fn status(path: &Path, args: &StatusArgs) -> anyhow::Result<u8> {
+    let config = load_config(path)?;
+    let snapshot = open_snapshot(&config.state_dir)?;
+    let counts = snapshot.counts()?;
+    let links = snapshot.delta_links()?;
+    let pushed = snapshot.pushed()?;
+    let cycles = snapshot.cycles(args.cycles)?;
+    if args.json {
+        let status = serde_json::json!({
+            "snapshot": counts,
+            "provisioned": pushed.len(),
+            "active": pushed.values().filter(|p| p.active).count(),
+            "incremental": links.users.is_some(),
+            "cycles": cycles,
+        });
+        let text =
+            serde_json::to_string_pretty(&status).context("cannot write the status as JSON")?;
+        println!("{text}");
+        return Ok(0);
+    }
+    println!(
+        "snapshot {}: {} users, {} groups, {} memberships; next cycle: {}",
+        config.state_dir.display(),
+        counts.users,
+        counts.groups,
+        counts.memberships,
+        if links.users.is_some() {
+            "incremental"
+        } else {
+            "full rounds"
+        }
+    );
+    println!(
+        "provisioned: {} users ({} active)",
+        pushed.len(),
+        pushed.values().filter(|p| p.active).count()
+    );
+    if cycles.is_empty() {
+        println!("no cycle has applied anything yet");
+    }
+    for cycle in &cycles {
+        let n = |key: &str| cycle["plan"][key].as_u64().unwrap_or(0);
+        println!(
+            "cycle at {} (unix): {} in scope; {} creates, {} updates, {} deactivations, {} deletions; {} held back; {} applied, {} failed; {} rule errors; exit {}",
+            cycle["started_at"],
+            cycle["in_scope"],
+            n("creates"),
+            n("updates"),
+            n("deactivations"),
+            n("deletions"),
+            n("held"),
+            cycle["applied"],
+            cycle["failure_count"],
+            cycle["rule_error_count"],
+            cycle["exit_status"]
+        );
+        if n("held") > 0 {
+            println!(
+                "  {} deactivations/deletions held back: more than [deprovision] max_deprovisions ({}); run `entrasync once --allow-deprovisions` once you have checked",
+                n("held"),
+                config.deprovision.max_deprovisions
+            );
+        }
+        for failure in cycle["failures"].as_array().into_iter().flatten() {
+            println!(
+                "  {}: {}",
+                failure["user_name"].as_str().unwrap_or("?"),
+                failure["message"].as_str().unwrap_or("")
+            );
+        }
+    }
+    if let Some(last) = cycles.first() {
+        for name in last["unmapped"]["groups"].as_array().into_iter().flatten() {
+            println!("  unmapped group: {}", name.as_str().unwrap_or("?"));
+        }
+        let departments: Vec<&str> = last["unmapped"]["departments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d.as_str())
+            .collect();
+        if !departments.is_empty() {
+            println!("  departments no alias maps: {}", departments.join(", "));
+        }
+    }
+    Ok(0)
 }
 
 fn reset(path: &Path) -> anyhow::Result<u8> {

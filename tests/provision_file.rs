@@ -176,6 +176,20 @@ async fn cycles_into_a_file_follow_the_invariants() {
             .count()
     };
     assert_eq!(inactive(&users), 0, "nobody was deactivated");
+    // status says how many are held and why.
+    let out = entrasync(&config, &["status", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let status = report(&out);
+    assert_eq!(status["cycles"][0]["plan"]["held"], 3, "{status}");
+    assert_eq!(status["cycles"][0]["exit_status"], 3);
+    assert_eq!(status["provisioned"], created);
+    let out = entrasync(&config, &["status"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("3 deactivations/deletions held back")
+            && text.contains("--allow-deprovisions"),
+        "{text}"
+    );
 
     // --allow-deprovisions applies them; the next cycle is quiet again.
     let out = entrasync(&config, &["once", "--allow-deprovisions", "--json"]).await;

@@ -185,6 +185,7 @@ pub async fn cycle(
     }
     snapshot.record(updates.into_iter().collect(), log).await?;
     report.exit_status = exit_status(&report);
+    snapshot.record_cycle(&report.summary()).await?;
     Ok(report)
 }
 

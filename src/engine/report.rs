@@ -107,6 +107,28 @@ pub struct CycleReport {
     pub exit_status: u8,
 }
 
+impl CycleReport {
+    /// What `status` keeps of this cycle: the report with its lists cut to their first
+    /// [`SUMMARY_LIST`] entries (the counts stay whole).
+    pub fn summary(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or_default();
+        if let Some(object) = value.as_object_mut() {
+            object.remove("changes");
+            for key in ["rule_errors", "failures"] {
+                if let Some(serde_json::Value::Array(list)) = object.get_mut(key) {
+                    list.truncate(SUMMARY_LIST);
+                }
+            }
+            object.insert("rule_error_count".into(), self.rule_errors.len().into());
+            object.insert("failure_count".into(), self.failures.len().into());
+        }
+        value
+    }
+}
+
+/// How many rule errors and failures a kept cycle summary lists.
+pub const SUMMARY_LIST: usize = 50;
+
 /// How many changes of each kind the plan holds.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct PlanCounts {

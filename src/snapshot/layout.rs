@@ -18,7 +18,9 @@
 //! - `pushed`: user id → JSON [`PushedUser`](crate::plan::PushedUser), what the target last
 //!   accepted for the user and its id there;
 //! - `log`: u64 big-endian sequence (sled's monotonic id) → JSON [`LogEntry`](super::LogEntry),
-//!   the provisioning log.
+//!   the provisioning log;
+//! - `cycles`: u64 big-endian sequence → JSON summary of a cycle (the engine's), the last
+//!   [`CYCLES_KEPT`](super::CYCLES_KEPT) only.
 
 use std::io;
 
@@ -49,9 +51,10 @@ pub(super) enum TreeId {
     Bindings,
     Pushed,
     Log,
+    Cycles,
 }
 
-pub(super) const TREE_COUNT: usize = 10;
+pub(super) const TREE_COUNT: usize = 11;
 
 impl TreeId {
     pub(super) const ALL: [TreeId; TREE_COUNT] = [
@@ -65,6 +68,7 @@ impl TreeId {
         TreeId::Bindings,
         TreeId::Pushed,
         TreeId::Log,
+        TreeId::Cycles,
     ];
 
     /// The sled tree name.
@@ -80,6 +84,7 @@ impl TreeId {
             TreeId::Bindings => "bindings",
             TreeId::Pushed => "pushed",
             TreeId::Log => "log",
+            TreeId::Cycles => "cycles",
         }
     }
 

@@ -33,7 +33,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 pub use error::SnapshotError;
-pub use pushed::LogEntry;
+pub use pushed::{CYCLES_KEPT, LogEntry};
 
 use crate::source::{Fetch, Group, Member, Removal, User};
 use layout::TreeId;

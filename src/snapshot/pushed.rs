@@ -21,6 +21,9 @@ use crate::plan::PushedUser;
 /// One key write: tree, key, new value (`None` removes).
 type Write = (TreeId, Vec<u8>, Option<Vec<u8>>);
 
+/// How many cycle summaries the snapshot keeps.
+pub const CYCLES_KEPT: usize = 100;
+
 /// The most keys one recording transaction writes.
 const RECORD_WRITES: usize = 1_000;
 
@@ -78,6 +81,41 @@ impl Snapshot {
             write(&self.store, part)?;
         }
         self.flush().await
+    }
+
+    /// Keeps the summary of a finished cycle (for `status`), dropping the oldest beyond
+    /// [`CYCLES_KEPT`], then flushes.
+    pub async fn record_cycle(&self, summary: &serde_json::Value) -> Result<(), SnapshotError> {
+        let tree = self.store.tree(TreeId::Cycles);
+        let sequence = self
+            .db
+            .generate_id()
+            .map_err(self.store.storage("number a cycle in"))?;
+        tree.insert(sequence.to_be_bytes(), layout::json(summary))
+            .map_err(self.store.storage("record to"))?;
+        while tree.len() > CYCLES_KEPT {
+            if tree
+                .pop_min()
+                .map_err(self.store.storage("trim"))?
+                .is_none()
+            {
+                break;
+            }
+        }
+        self.flush().await
+    }
+
+    /// The summaries of the last `limit` cycles, newest first.
+    pub fn cycles(&self, limit: usize) -> Result<Vec<serde_json::Value>, SnapshotError> {
+        let tree = self.store.tree(TreeId::Cycles);
+        let mut cycles = Vec::new();
+        for entry in tree.iter().rev().take(limit) {
+            let (_, value) = entry.map_err(self.store.storage("read"))?;
+            cycles.push(
+                layout::decode_json(&value).map_err(|e| self.store.damaged("cycle summary", e))?,
+            );
+        }
+        Ok(cycles)
     }
 
     /// The provisioning log, oldest first: entries at or after `since_unix`, of `user` (an id or
