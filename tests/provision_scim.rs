@@ -563,3 +563,29 @@ async fn six_hundred_leavers_are_held_by_the_default_threshold() {
         .count();
     assert_eq!(active, in_scope - 600);
 }
+
+#[tokio::test]
+async fn a_refused_token_fails_the_cycle_before_anything_is_sent() {
+    let s = setup("").await;
+    std::fs::write(s.h.dir.path().join("scim-token"), "not-the-token").expect("write");
+    let config = config::load(&s.h.config_path).expect("valid");
+    let target = AnyTarget::from_config(config.target.as_ref().expect("a target")).expect("builds");
+    s.server.reset_requests();
+    let err = engine::cycle(
+        &s.h.graph,
+        &s.h.snapshot,
+        &config,
+        Some(&target),
+        Options::default(),
+    )
+    .await
+    .expect_err("the token is refused");
+    let text = err.to_string();
+    assert!(text.contains("401") && text.contains("token"), "{text}");
+    assert!(
+        !text.contains("not-the-token"),
+        "the token never shows: {text}"
+    );
+    assert_eq!(s.server.writes(), 0);
+    assert!(s.h.snapshot.pushed().expect("reads").is_empty());
+}

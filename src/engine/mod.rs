@@ -27,6 +27,8 @@ pub enum CycleError {
     Source(#[from] SourceError),
     #[error(transparent)]
     Snapshot(#[from] SnapshotError),
+    #[error(transparent)]
+    Target(#[from] crate::target::TargetError),
 }
 
 /// How a cycle runs, from the command line.
@@ -158,6 +160,10 @@ pub async fn cycle(
             return Ok(report);
         }
     };
+    if !plan.changes.is_empty() {
+        // A target that cannot be used fails the cycle (exit 1) before anything is sent.
+        target.check().await?;
+    }
     let results = target.apply(&plan.changes).await;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)

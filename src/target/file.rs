@@ -62,6 +62,10 @@ impl Target for FileTarget {
         format!("file {}", self.path.display())
     }
 
+    async fn check(&self) -> Result<(), TargetError> {
+        read_users(&self.path).map(drop)
+    }
+
     async fn apply(&self, changes: &[Change]) -> Vec<Applied> {
         if changes.is_empty() {
             return Vec::new();

@@ -62,6 +62,8 @@ impl Applied {
 pub enum TargetError {
     #[error("cannot build the HTTP client for the SCIM target: {0}")]
     Client(#[source] reqwest::Error),
+    #[error("the SCIM target {url} cannot be used: {detail}")]
+    Unavailable { url: String, detail: String },
     #[error(
         "the file target {path} cannot be read: {detail}; fix or move the file (entrasync never overwrites a file it cannot read)"
     )]
@@ -150,6 +152,10 @@ pub trait Target {
     /// A few words for logs and reports: `file /var/lib/entrasync/users.json`.
     fn describe(&self) -> String;
 
+    /// Checks that the target can be written to at all (before a cycle applies anything, and
+    /// for `check`): reachable, the token accepted, the file readable.
+    fn check(&self) -> impl Future<Output = Result<(), TargetError>> + Send;
+
     /// Applies `changes` and returns one result per change, in the same order.
     fn apply(&self, changes: &[Change]) -> impl Future<Output = Vec<Applied>> + Send;
 }
@@ -176,6 +182,13 @@ impl Target for AnyTarget {
         match self {
             AnyTarget::File(t) => t.describe(),
             AnyTarget::Scim(t) => t.describe(),
+        }
+    }
+
+    async fn check(&self) -> Result<(), TargetError> {
+        match self {
+            AnyTarget::File(t) => t.check().await,
+            AnyTarget::Scim(t) => t.check().await,
         }
     }
 

@@ -287,6 +287,32 @@ impl Target for ScimTarget {
         self.describe.clone()
     }
 
+    /// Entra's "Test Connection": a query for a user that does not exist must answer 200 with
+    /// an empty list.
+    async fn check(&self) -> Result<(), super::TargetError> {
+        let unavailable = |detail: String| super::TargetError::Unavailable {
+            url: self.describe.trim_start_matches("SCIM ").to_owned(),
+            detail,
+        };
+        let filter = "externalId eq \"entrasync-connection-test\"";
+        let reply = self
+            .client
+            .send(Method::GET, "/Users", &[("filter", filter)], None)
+            .await
+            .map_err(unavailable)?;
+        match reply.status {
+            StatusCode::OK => Ok(()),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(unavailable(format!(
+                "{}; check the bearer token in [target] token_file or token_env",
+                reply.describe()
+            ))),
+            _ => Err(unavailable(format!(
+                "GET /Users?filter=… answered {}; check [target] url (the SCIM base, such as https://app.example.com/scim/v2)",
+                reply.describe()
+            ))),
+        }
+    }
+
     async fn apply(&self, changes: &[Change]) -> Vec<Applied> {
         // The futures are made first: a closure inside the stream would not be `Send` for
         // every lifetime, as the trait asks.
