@@ -100,12 +100,7 @@ async fn a_first_cycle_creates_everyone_and_a_quiet_one_writes_nothing() {
     assert_eq!(anna["emails"][0]["value"], "anna.berg@contoso.com");
     let id =
         s.h.emulator
-            .mutate(|t| {
-                t.user_ids().into_iter().find(|u| {
-                    t.user(u)
-                        .is_some_and(|v| v["userPrincipalName"] == "anna.berg@contoso.com")
-                })
-            })
+            .mutate(|t| t.user_id_by_upn("anna.berg@contoso.com"))
             .expect("Anna is in the tenant");
     assert_eq!(anna["externalId"], id.as_str());
     let roles = anna["roles"].as_array().expect("roles");
@@ -128,14 +123,7 @@ async fn one_changed_attribute_is_one_patch_of_that_attribute() {
     let s = setup("").await;
     s.cycle().await;
     s.h.emulator.mutate(|t| {
-        let id = t
-            .user_ids()
-            .into_iter()
-            .find(|u| {
-                t.user(u)
-                    .is_some_and(|v| v["userPrincipalName"] == "anna.berg@contoso.com")
-            })
-            .expect("Anna");
+        let id = t.user_id_by_upn("anna.berg@contoso.com").expect("Anna");
         t.update_user(&id, json!({"displayName": "Anna Berg-Lund"}));
     });
     s.server.reset_requests();
@@ -267,14 +255,7 @@ async fn a_create_the_snapshot_never_recorded_is_not_duplicated() {
 async fn a_first_work_email_is_added_and_a_cleared_one_removed() {
     let s = setup("").await;
     let anna = s.h.emulator.mutate(|t| {
-        let id = t
-            .user_ids()
-            .into_iter()
-            .find(|u| {
-                t.user(u)
-                    .is_some_and(|v| v["userPrincipalName"] == "anna.berg@contoso.com")
-            })
-            .expect("Anna");
+        let id = t.user_id_by_upn("anna.berg@contoso.com").expect("Anna");
         t.update_user(&id, json!({"mail": null}));
         id
     });
@@ -420,14 +401,7 @@ async fn permissions_as_groups_keep_target_groups_in_step() {
 
     // Anna leaves Full Users and Strategy Team: she leaves the Full User group, stays a Reader.
     s.h.emulator.mutate(|t| {
-        let id = t
-            .user_ids()
-            .into_iter()
-            .find(|u| {
-                t.user(u)
-                    .is_some_and(|v| v["userPrincipalName"] == "anna.berg@contoso.com")
-            })
-            .expect("Anna");
+        let id = t.user_id_by_upn("anna.berg@contoso.com").expect("Anna");
         for name in ["Stratsys Full Users", "Strategy Team"] {
             let group = t.group_id_by_name(name).expect("the group");
             t.remove_member(&group, &id);

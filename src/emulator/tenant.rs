@@ -137,6 +137,20 @@ impl Tenant {
         live(&self.groups, id)
     }
 
+    /// The id of the live user with this userPrincipalName (any case).
+    pub fn user_id_by_upn(&self, upn: &str) -> Option<String> {
+        self.users
+            .iter()
+            .find(|(_, u)| {
+                u.presence == Presence::Live
+                    && u.props
+                        .get("userPrincipalName")
+                        .and_then(Value::as_str)
+                        .is_some_and(|v| v.eq_ignore_ascii_case(upn))
+            })
+            .map(|(id, _)| id.clone())
+    }
+
     /// The id of the live group with this display name, if exactly one has it.
     pub fn group_id_by_name(&self, name: &str) -> Option<String> {
         let mut hits = self.groups.iter().filter(|(_, g)| {

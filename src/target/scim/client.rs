@@ -24,6 +24,11 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// The first resource of a ListResponse, if any.
+    pub fn first_resource(&self) -> Option<&Value> {
+        self.body.as_ref()?.get("Resources")?.as_array()?.first()
+    }
+
     /// `409 uniqueness: userName exists` — what the endpoint said, for messages.
     pub fn describe(&self) -> String {
         let body = self.body.as_ref();

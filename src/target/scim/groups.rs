@@ -36,11 +36,7 @@ impl GroupIds {
             return Err(format!("GET /Groups?filter={filter}: {}", reply.describe()));
         }
         let found = reply
-            .body
-            .as_ref()
-            .and_then(|b| b.get("Resources"))
-            .and_then(Value::as_array)
-            .and_then(|r| r.first())
+            .first_resource()
             .and_then(|g| g.get("id"))
             .and_then(Value::as_str)
             .map(str::to_owned);

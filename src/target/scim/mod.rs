@@ -159,13 +159,7 @@ impl ScimTarget {
             if reply.status != StatusCode::OK {
                 return Err(format!("GET /Users?filter={filter}: {}", reply.describe()));
             }
-            let found = reply
-                .body
-                .as_ref()
-                .and_then(|b| b.get("Resources"))
-                .and_then(Value::as_array)
-                .and_then(|r| r.first())
-                .cloned();
+            let found = reply.first_resource().cloned();
             if let Some(user) = found {
                 return Ok(Some((attribute.clone(), user)));
             }
