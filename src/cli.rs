@@ -37,7 +37,10 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
+    /// Lines for people.
     Text,
+    /// One JSON object per line, for journald and log shippers.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,6 +52,11 @@ pub enum Command {
     Plan(PlanArgs),
     /// The last cycles: counts, what was held back, failures, unmapped departments and groups.
     Status(StatusArgs),
+    /// The provisioning log: every change sent to the target, with its outcome.
+    Log(LogArgs),
+    /// Validate the config, get a token, bind the scoped groups in Graph, and test the target
+    /// the way Entra's "Test connection" does. One line per check.
+    Check,
     /// Forget the delta links: the next cycle reads everything again (a full round). Removes
     /// nothing by itself.
     Reset,
@@ -81,6 +89,23 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct LogArgs {
+    /// Only this user (userPrincipalName/userName, any case, or Entra object id).
+    #[arg(long)]
+    pub user: Option<String>,
+    /// Only entries this recent, such as 1h, 7d.
+    #[arg(long, value_parser = parse_since)]
+    pub since: Option<std::time::Duration>,
+    /// One JSON object per entry on standard output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_since(text: &str) -> Result<std::time::Duration, String> {
+    config::parse_duration(text).map_err(|why| format!("{text}: {why}"))
+}
+
+#[derive(Debug, Args)]
 pub struct PlanArgs {
     /// Print the plan as JSON on standard output.
     #[arg(long)]
@@ -96,12 +121,16 @@ pub fn init_logging(cli: &Cli) {
         1 => tracing::Level::DEBUG,
         _ => tracing::Level::TRACE,
     };
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match cli.log_format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+        LogFormat::Json => builder.json().with_ansi(false).try_init(),
+    };
 }
 
 /// Runs the command; `Ok` carries the exit status (0, or 3 when the cycle ran but not fully).
@@ -122,6 +151,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
             once(&cli.config, options, args.json).await
         }
         Command::Status(args) => status(&cli.config, args),
+        Command::Log(args) => log(&cli.config, args),
+        Command::Check => check(&cli.config).await,
         Command::Reset => reset(&cli.config),
         Command::Demo => crate::demo::run().await,
     }
@@ -258,6 +289,61 @@ fn status(path: &Path, args: &StatusArgs) -> anyhow::Result<u8> {
             .collect();
         if !departments.is_empty() {
             println!("  departments no alias maps: {}", departments.join(", "));
+        }
+    }
+    Ok(0)
+}
+
+fn log(path: &Path, args: &LogArgs) -> anyhow::Result<u8> {
+    let config = load_config(path)?;
+    let snapshot = open_snapshot(&config.state_dir)?;
+    let since = args.since.map_or(0, |ago| {
+        std::time::SystemTime::now()
+            .checked_sub(ago)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_secs())
+    });
+    for entry in snapshot.log(since, args.user.as_deref())? {
+        if args.json {
+            println!(
+                "{}",
+                serde_json::to_string(&entry).context("cannot write JSON")?
+            );
+        } else {
+            let at = httpdate::fmt_http_date(
+                std::time::UNIX_EPOCH + std::time::Duration::from_secs(entry.at_unix),
+            );
+            let detail = entry
+                .detail
+                .as_deref()
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default();
+            println!(
+                "{at}  {:<10} {:<12} {}{detail}",
+                entry.operation, entry.outcome, entry.user_name
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// `check`: each step on its own line; the first failure decides the exit status.
+async fn check(path: &Path) -> anyhow::Result<u8> {
+    let config = load_config(path)?;
+    println!("config {}: ok", config.path.display());
+    let graph = Graph::new(&config.source).map_err(CycleError::from)?;
+    graph.check_token().await.map_err(CycleError::from)?;
+    println!("token for tenant {}: ok", config.source.tenant_id);
+    let groups = graph.check_groups().await.map_err(CycleError::from)?;
+    println!("Graph: {groups} scoped groups found");
+    match config.target.as_ref() {
+        None => println!("target: none configured (cycles plan and write nothing)"),
+        Some(target_config) => {
+            let target = AnyTarget::from_config(target_config)?;
+            crate::target::Target::check(&target)
+                .await
+                .map_err(CycleError::from)?;
+            println!("target {}: ok", crate::target::Target::describe(&target));
         }
     }
     Ok(0)

@@ -202,3 +202,31 @@ async fn secrets_reach_neither_logs_nor_the_snapshot() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_reports_each_step_and_exits_1_on_a_wrong_secret() {
+    let emulator = emulator().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        &dir,
+        &emulator,
+        &DEMO_GROUPS,
+        "direct",
+        "wrong-secret-value",
+    );
+    let out = entrasync(&config, &["check"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .next()
+            .is_some_and(|l| l.starts_with("config ") && l.ends_with("ok")),
+        "{stdout}"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("AADSTS7000215") && !stderr.contains("wrong-secret-value"),
+        "{stderr}"
+    );
+}

@@ -122,12 +122,57 @@ async fn cycles_into_a_file_follow_the_invariants() {
     assert_eq!(users["totalResults"], created);
     assert_eq!(pushed_count(dir.path()), created);
 
+    // The provisioning log has one entry per create; `check` passes every step.
+    let out = entrasync(&config, &["log", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    let entries: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(entries.len(), created);
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["outcome"] == "created" && e["operation"] == "create")
+    );
+    let out = entrasync(
+        &config,
+        &["log", "--user", "ANNA.BERG@contoso.com", "--since", "1h"],
+    )
+    .await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(
+        text.contains("anna.berg@contoso.com") && text.contains("created"),
+        "{text}"
+    );
+    let out = entrasync(&config, &["check"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(text.lines().count(), 4, "one line per check: {text}");
+    assert!(
+        text.lines()
+            .all(|l| l.ends_with("ok") || l.contains("found")),
+        "{text}"
+    );
+
     // Nothing changed in Entra: nothing is written.
     let modified = std::fs::metadata(&users_file)
         .and_then(|m| m.modified())
         .expect("mtime");
-    let out = entrasync(&config, &["once", "--json"]).await;
+    let out = entrasync(&config, &["--log-format", "json", "once", "--json"]).await;
     let again = report(&out);
+    let log_lines = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!log_lines.trim().is_empty(), "a summary line at least");
+    for line in log_lines.lines() {
+        let line: serde_json::Value = serde_json::from_str(line).expect("JSON log lines");
+        assert!(line["fields"]["message"].is_string(), "{line}");
+    }
     assert_eq!(again["plan"]["creates"], 0);
     assert_eq!(again["plan"]["updates"], 0, "{again}");
     assert_eq!(again["applied"], 0);

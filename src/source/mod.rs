@@ -134,6 +134,14 @@ impl Graph {
         self.http.auth().token().await.map(drop)
     }
 
+    /// Binds every configured group to its id (for `check`): one Graph call per group name,
+    /// proving the permissions and the names. Returns how many groups are bound.
+    pub async fn check_groups(&self) -> Result<usize, SourceError> {
+        let bound =
+            groups::resolve(&self.http, &self.graph, &self.groups, &BTreeMap::new()).await?;
+        Ok(bound.len())
+    }
+
     /// The first request of a full `users/delta` round.
     fn users_query(&self) -> String {
         format!(
