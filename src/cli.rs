@@ -360,6 +360,9 @@ fn reset(path: &Path) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+/// How many changes the text report lists; `--json` has them all.
+const PLAN_LINES: usize = 40;
+
 /// Prints a cycle report: a few lines for people, or one JSON document.
 pub fn print_report(report: &CycleReport, json: bool) -> anyhow::Result<()> {
     if json {
@@ -392,6 +395,23 @@ pub fn print_report(report: &CycleReport, json: bool) -> anyhow::Result<()> {
             .map(String::as_str)
             .collect();
         println!("  departments no alias maps: {}", names.join(", "));
+    }
+    for (title, lines) in [("changes", &report.table), ("held back", &report.held)] {
+        if !lines.is_empty() {
+            println!("{title}:");
+        }
+        for line in lines.iter().take(PLAN_LINES) {
+            println!("  {:<10} {}", line.operation, line.user_name);
+            for detail in &line.details {
+                println!("             {detail}");
+            }
+        }
+        if lines.len() > PLAN_LINES {
+            println!(
+                "  … and {} more (`entrasync plan --json` lists them all)",
+                lines.len() - PLAN_LINES
+            );
+        }
     }
     let p = &report.plan;
     println!(

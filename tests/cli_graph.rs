@@ -126,6 +126,10 @@ fn demo_runs_a_full_then_an_incremental_cycle() {
             stdout.contains("plan: 1 creates, 1 updates, 2 deactivations"),
             "{stdout}"
         );
+        assert!(
+            stdout.contains("department: \"Head Office\" → \"Finance\""),
+            "the plan table: {stdout}"
+        );
         let users: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(dir.path().join("entrasync-demo/users.json"))
                 .expect("the demo writes users.json"),

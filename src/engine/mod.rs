@@ -11,7 +11,7 @@ mod report;
 use std::collections::BTreeMap;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-pub use report::{CycleReport, Failure, PlanCounts, ReadReport, RoundReport};
+pub use report::{CycleReport, Failure, PlanCounts, PlanLine, ReadReport, RoundReport};
 
 use crate::config::{Config, ENTERPRISE_DEPARTMENT, Members};
 use crate::plan::{self, Policy};
@@ -145,6 +145,16 @@ pub async fn cycle(
         unmapped: outcome.unmapped.clone(),
         plan: counts,
         changes: Vec::new(),
+        table: plan
+            .changes
+            .iter()
+            .map(|c| PlanLine::of(c, pushed.get(&c.id)))
+            .collect(),
+        held: plan
+            .held
+            .iter()
+            .map(|c| PlanLine::of(c, pushed.get(&c.id)))
+            .collect(),
         dry_run: options.dry_run,
         target: target.map(Target::describe),
         applied: 0,

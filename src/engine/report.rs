@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Serialize;
 
-use crate::plan::{Change, Operation, Plan};
+use crate::plan::{Change, Deprovision, Operation, Plan, PushedUser};
 use crate::rules::{RuleError, Unmapped};
 use crate::snapshot::{Snapshot, SnapshotError};
 use crate::source::{Fetch, RoundKind, RoundStats};
@@ -95,6 +95,12 @@ pub struct CycleReport {
     /// The planned changes, for `plan` and `--dry-run` (empty after a real apply).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub changes: Vec<Change>,
+    /// The same, as the plan table shows them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub table: Vec<PlanLine>,
+    /// Deprovisions held back by the threshold, as the plan table shows them.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<PlanLine>,
     pub dry_run: bool,
     /// Where the changes went; `None` when nothing was applied.
     pub target: Option<String>,
@@ -114,7 +120,7 @@ impl CycleReport {
         let mut value = serde_json::to_value(self).unwrap_or_default();
         if let Some(object) = value.as_object_mut() {
             object.remove("changes");
-            for key in ["rule_errors", "failures"] {
+            for key in ["rule_errors", "failures", "table", "held"] {
                 if let Some(serde_json::Value::Array(list)) = object.get_mut(key) {
                     list.truncate(SUMMARY_LIST);
                 }
@@ -123,6 +129,81 @@ impl CycleReport {
             object.insert("failure_count".into(), self.failures.len().into());
         }
         value
+    }
+}
+
+/// One line of the plan table: a user, what happens, and what changes from what to what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlanLine {
+    pub user_name: String,
+    pub operation: &'static str,
+    pub details: Vec<String>,
+}
+
+impl PlanLine {
+    /// Describes `change` against what the target last accepted (`before`).
+    pub fn of(change: &Change, before: Option<&PushedUser>) -> PlanLine {
+        let quoted =
+            |v: Option<&String>| v.map_or_else(|| "(none)".to_owned(), |v| format!("\"{v}\""));
+        let details = match &change.operation {
+            Operation::Create {
+                permissions,
+                department,
+                ..
+            } => {
+                let mut details = Vec::new();
+                if !permissions.is_empty() {
+                    details.push(format!("permissions {}", permissions.join(", ")));
+                }
+                if let Some(department) = department {
+                    details.push(format!("department {department}"));
+                }
+                details
+            }
+            Operation::Update { delta } => {
+                let mut details: Vec<String> = delta
+                    .attributes
+                    .iter()
+                    .map(|(path, after)| {
+                        let was = before.and_then(|b| b.attributes.get(path));
+                        format!("{path}: {} → {}", quoted(was), quoted(after.as_ref()))
+                    })
+                    .collect();
+                if let Some((was, now)) = &delta.permissions {
+                    details.push(format!(
+                        "permissions: {} → {}",
+                        was.join(", "),
+                        now.join(", ")
+                    ));
+                }
+                if let Some(now) = &delta.department {
+                    let was = before.and_then(|b| b.department.as_ref());
+                    details.push(format!(
+                        "department: {} → {}",
+                        quoted(was),
+                        quoted(now.as_ref())
+                    ));
+                }
+                if delta.active == Some(true) {
+                    details.push("active: false → true".to_owned());
+                }
+                details
+            }
+            Operation::Deactivate { why } | Operation::Delete { why } => vec![
+                match why {
+                    Deprovision::LeftScope => "left scope in Entra",
+                    Deprovision::SoftDeleted => "deleted in Entra (in deleted items)",
+                    Deprovision::Absent => "no longer listed by Entra (full round)",
+                    Deprovision::Deleted => "deleted in Entra for good",
+                }
+                .to_owned(),
+            ],
+        };
+        PlanLine {
+            user_name: change.user_name.clone(),
+            operation: change.operation.name(),
+            details,
+        }
     }
 }
 
