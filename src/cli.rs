@@ -66,6 +66,14 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct OnceArgs {
+    /// Provision only this user now (userPrincipalName or object id), read straight from
+    /// Graph; repeatable. The delta links are not touched.
+    #[arg(long = "user", value_name = "UPN|ID")]
+    pub users: Vec<String>,
+    /// Provision only the direct members of this group now (display name or object id);
+    /// repeatable.
+    #[arg(long = "group", value_name = "NAME|ID")]
+    pub groups: Vec<String>,
     /// Plan, and write nothing to the target or the pushed state.
     #[arg(long)]
     pub dry_run: bool,
@@ -141,14 +149,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 dry_run: args.dry_run,
                 allow_deprovisions: args.allow_deprovisions,
             };
-            once(&cli.config, options, args.json).await
+            once(&cli.config, options, args.json, &args.users, &args.groups).await
         }
         Command::Plan(args) => {
             let options = engine::Options {
                 dry_run: true,
                 allow_deprovisions: false,
             };
-            once(&cli.config, options, args.json).await
+            once(&cli.config, options, args.json, &[], &[]).await
         }
         Command::Status(args) => status(&cli.config, args),
         Command::Log(args) => log(&cli.config, args),
@@ -192,7 +200,13 @@ fn open_snapshot(state_dir: &Path) -> anyhow::Result<Snapshot> {
     Ok(opened.snapshot)
 }
 
-async fn once(path: &Path, options: engine::Options, json: bool) -> anyhow::Result<u8> {
+async fn once(
+    path: &Path,
+    options: engine::Options,
+    json: bool,
+    users: &[String],
+    groups: &[String],
+) -> anyhow::Result<u8> {
     let config = load_config(path)?;
     let snapshot = open_snapshot(&config.state_dir)?;
     let graph = Graph::new(&config.source).map_err(CycleError::from)?;
@@ -201,7 +215,20 @@ async fn once(path: &Path, options: engine::Options, json: bool) -> anyhow::Resu
         .as_ref()
         .map(AnyTarget::from_config)
         .transpose()?;
-    let report = engine::cycle(&graph, &snapshot, &config, target.as_ref(), options).await?;
+    let report = if users.is_empty() && groups.is_empty() {
+        engine::cycle(&graph, &snapshot, &config, target.as_ref(), options).await?
+    } else {
+        engine::on_demand(
+            &graph,
+            &snapshot,
+            &config,
+            target.as_ref(),
+            options,
+            users,
+            groups,
+        )
+        .await?
+    };
     print_report(&report, json)?;
     Ok(report.exit_status)
 }

@@ -252,3 +252,109 @@ async fn cycles_into_a_file_follow_the_invariants() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(report(&out)["applied"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_demand_provisions_only_the_named_users_and_leaves_the_delta_links() {
+    let emulator = Emulator::start(demo_tenant(), EmulatorOptions::default())
+        .await
+        .expect("the emulator starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        &dir,
+        &emulator,
+        &DEMO_GROUPS,
+        "direct",
+        &emulator.client_secret(),
+    );
+    let mut text = std::fs::read_to_string(&config).expect("reads");
+    text.push_str(RULES);
+    std::fs::write(&config, text).expect("writes");
+    let out = entrasync(&config, &["once", "--json"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let links = || {
+        let snapshot = Snapshot::open(&dir.path().join("state"))
+            .expect("opens")
+            .snapshot;
+        snapshot.delta_links().expect("reads")
+    };
+    let before = links();
+
+    // Anna and Bjorn change; only Anna is asked for.
+    emulator.mutate(|t| {
+        for (upn, name) in [
+            ("anna.berg@contoso.com", "Anna B."),
+            ("bjorn.dahl@contoso.com", "Bjorn D."),
+        ] {
+            let id = t.user_id_by_upn(upn).expect("in the tenant");
+            t.update_user(&id, serde_json::json!({"displayName": name}));
+        }
+    });
+    let out = entrasync(
+        &config,
+        &["once", "--user", "anna.berg@contoso.com", "--json"],
+    )
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer = report(&out);
+    assert_eq!(answer["plan"]["updates"], 1, "{answer}");
+    assert_eq!(answer["plan"]["creates"], 0);
+    assert_eq!(answer["plan"]["deactivations"], 0, "nobody else is touched");
+    assert_eq!(links(), before, "the delta links are untouched");
+    let users: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("users.json")).expect("reads"))
+            .expect("JSON");
+    let name_of = |upn: &str| {
+        users["Resources"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .find(|u| u["userName"] == upn)
+            .map(|u| u["displayName"].clone())
+    };
+    assert_eq!(name_of("anna.berg@contoso.com"), Some("Anna B.".into()));
+    assert_ne!(
+        name_of("bjorn.dahl@contoso.com"),
+        Some("Bjorn D.".into()),
+        "not asked for"
+    );
+
+    // A joiner of a group, provisioned by naming the group.
+    emulator.mutate(|t| {
+        let team = t.group_id_by_name("Strategy Team").expect("the team");
+        let id = t.add_user(
+            serde_json::json!({"userPrincipalName": "nora.lind@contoso.com",
+            "displayName": "Nora Lind", "accountEnabled": true, "userType": "Member"}),
+        );
+        t.add_member(&team, &id);
+    });
+    let out = entrasync(&config, &["once", "--group", "Strategy Team", "--json"]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let answer = report(&out);
+    assert_eq!(answer["plan"]["creates"], 1, "{answer}");
+    assert_eq!(
+        answer["plan"]["updates"], 0,
+        "the team's others are as they were"
+    );
+
+    // The next full cycle reads what happened since, from the links: Bjorn, once.
+    let out = entrasync(&config, &["once", "--json"]).await;
+    let answer = report(&out);
+    assert_eq!(answer["users_round"]["kind"], "incremental");
+    assert_eq!(answer["plan"]["updates"], 1, "Bjorn: {answer}");
+    assert_eq!(answer["plan"]["creates"], 0, "Nora is there already");
+}

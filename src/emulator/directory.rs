@@ -29,8 +29,17 @@ fn not_found(id: &str) -> GraphError {
     )
 }
 
-/// `GET /users/{id}`.
-pub fn user(tenant: &Tenant, id: &str, request: &Request) -> Result<Value, GraphError> {
+/// A user by object id or userPrincipalName, as Graph's `/users/{id | userPrincipalName}`.
+fn user_id(tenant: &Tenant, key: &str) -> Result<String, GraphError> {
+    if tenant.user(key).is_some() {
+        return Ok(key.to_owned());
+    }
+    tenant.user_id_by_upn(key).ok_or_else(|| not_found(key))
+}
+
+/// `GET /users/{id | userPrincipalName}`.
+pub fn user(tenant: &Tenant, key: &str, request: &Request) -> Result<Value, GraphError> {
+    let id = &user_id(tenant, key)?;
     let record = tenant.user(id).ok_or_else(|| not_found(id))?;
     let query = select_of(request);
     let select = selected(&query, &DEFAULT_USER_SELECT);
@@ -48,10 +57,8 @@ pub fn group(tenant: &Tenant, id: &str, request: &Request) -> Result<Value, Grap
 }
 
 /// `GET /users/{id}/memberOf`: the groups the user is a direct member of.
-pub fn member_of(tenant: &Tenant, id: &str, request: &Request) -> Result<Value, GraphError> {
-    if tenant.user(id).is_none() {
-        return Err(not_found(id));
-    }
+pub fn member_of(tenant: &Tenant, key: &str, request: &Request) -> Result<Value, GraphError> {
+    let id = &user_id(tenant, key)?;
     let items = tenant
         .member_of(id)
         .into_iter()

@@ -8,7 +8,7 @@
 
 mod report;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 pub use report::{CycleReport, Failure, PlanCounts, PlanLine, ReadReport, RoundReport};
@@ -88,12 +88,87 @@ pub async fn cycle(
 ) -> Result<CycleReport, CycleError> {
     let read = read(graph, snapshot).await?;
     let state = snapshot.source_state()?;
+    provision(read, &state, None, snapshot, config, target, options).await
+}
+
+/// Provisioning on demand (`once --user`, `once --group`): only the named users, or the direct
+/// members of the named groups, read straight from Graph, laid over the snapshot's state for
+/// this cycle alone, planned and applied. The delta links and the source state stay as they
+/// are; other users are neither read nor changed.
+pub async fn on_demand(
+    graph: &Graph,
+    snapshot: &Snapshot,
+    config: &Config,
+    target: Option<&AnyTarget>,
+    options: Options,
+    users: &[String],
+    groups: &[String],
+) -> Result<CycleReport, CycleError> {
+    let started_at = SystemTime::now();
+    let clock = Instant::now();
+    let first_request = graph.requests();
+    let found = graph
+        .fetch_on_demand(users, groups, &snapshot.scope_bindings()?)
+        .await?;
+    for missing in &found.missing {
+        tracing::warn!(user = %missing, "no such user in Entra; nothing is done for it");
+    }
+    let mut state = snapshot.source_state()?;
+    for (id, read) in &found.users {
+        state.users.insert(id.clone(), read.user.clone());
+        state.gone.remove(id);
+        for (group, members) in state.members.iter_mut() {
+            members.retain(|m| m.id != *id);
+            if read.groups.contains(group) {
+                members.push(crate::source::Member {
+                    id: id.clone(),
+                    kind: crate::source::MemberKind::User,
+                });
+            }
+        }
+    }
+    let read = ReadReport {
+        started_at,
+        duration: clock.elapsed(),
+        fetch_duration: clock.elapsed(),
+        commit_duration: std::time::Duration::ZERO,
+        users_round: RoundReport {
+            kind: crate::source::RoundKind::Incremental,
+            changed: found.users.len(),
+            removed: 0,
+            stats: found.stats,
+        },
+        group_rounds: Vec::new(),
+        transitive_requests: 0,
+        graph_requests: graph.requests() - first_request,
+        snapshot: snapshot.counts()?,
+    };
+    let only: BTreeSet<String> = found.users.keys().cloned().collect();
+    provision(read, &state, Some(&only), snapshot, config, target, options).await
+}
+
+/// Steps 3 to 6: rules, plan, apply, record — for every user, or `only` those.
+async fn provision(
+    read: ReadReport,
+    state: &crate::snapshot::SourceState,
+    only: Option<&BTreeSet<String>>,
+    snapshot: &Snapshot,
+    config: &Config,
+    target: Option<&AnyTarget>,
+    options: Options,
+) -> Result<CycleReport, CycleError> {
     let membership = match config.source.members {
         Members::Direct => Membership::Direct,
         Members::Transitive => Membership::Transitive,
     };
-    let outcome = rules::evaluate(&state, &config.rules, membership);
-    let pushed = snapshot.pushed()?;
+    let mut outcome = rules::evaluate(state, &config.rules, membership);
+    let mut pushed = snapshot.pushed()?;
+    if let Some(only) = only {
+        outcome.desired.retain(|id, _| only.contains(id));
+        outcome.held.retain(|id| only.contains(id));
+        outcome.errors.retain(|e| only.contains(&e.user_id));
+        pushed.retain(|id, _| only.contains(id));
+    }
     let gone = state
         .gone
         .iter()

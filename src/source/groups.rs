@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use super::SourceError;
 use super::http::{Failure, GraphHttp, path_of};
-use super::model::{RoundStats, ScopedGroup, TransitiveListing};
+use super::model::{MemberKind, RoundStats, ScopedGroup, TransitiveListing};
 use super::page::{GroupHit, MemberEntry, Page};
 
 /// True for a GUID-shaped entry (`8-4-4-4-12` hex digits): taken as an object id, not a name.
@@ -101,42 +101,57 @@ pub async fn transitive_members(
     graph: &str,
     group_id: &str,
 ) -> Result<TransitiveListing, SourceError> {
-    let mut url = reqwest::Url::parse(&format!("{graph}/v1.0/groups")).map_err(|e| {
-        SourceError::Malformed {
-            path: graph.to_owned(),
-            what: format!("graph_url does not make a URL: {e}"),
-        }
-    })?;
+    let mut stats = RoundStats::default();
+    let members = list(
+        http,
+        graph,
+        &["groups", group_id, "transitiveMembers"],
+        &mut stats,
+    )
+    .await?;
+    Ok(TransitiveListing {
+        group_id: group_id.to_owned(),
+        members,
+        stats,
+    })
+}
+
+/// Every directory object of a collection under `{graph}/v1.0/` (`groups/{id}/members`,
+/// `users/{id}/memberOf`, ...), following `@odata.nextLink`, by id.
+pub async fn list(
+    http: &GraphHttp,
+    graph: &str,
+    segments: &[&str],
+    stats: &mut RoundStats,
+) -> Result<BTreeMap<String, MemberKind>, SourceError> {
+    let malformed = |what: String| SourceError::Malformed {
+        path: graph.to_owned(),
+        what,
+    };
+    let mut url = reqwest::Url::parse(&format!("{graph}/v1.0"))
+        .map_err(|e| malformed(format!("graph_url does not make a URL: {e}")))?;
     url.path_segments_mut()
-        .map_err(|()| SourceError::Malformed {
-            path: graph.to_owned(),
-            what: "graph_url cannot take a path".into(),
-        })?
-        .push(group_id)
-        .push("transitiveMembers");
+        .map_err(|()| malformed("graph_url cannot take a path".into()))?
+        .extend(segments);
     url.query_pairs_mut()
         .append_pair("$select", "id")
         .append_pair("$top", "999");
     let mut next = Some(url.to_string());
-    let mut listing = TransitiveListing {
-        group_id: group_id.to_owned(),
-        members: BTreeMap::new(),
-        stats: RoundStats::default(),
-    };
+    let mut members = BTreeMap::new();
     while let Some(url) = next.take() {
         let page: Page<MemberEntry> = http
-            .get_json(&url, &mut listing.stats.requests)
+            .get_json(&url, &mut stats.requests)
             .await
             .map_err(unexpected_resync)?;
-        listing.stats.pages += 1;
-        listing.stats.objects += page.value.len() as u64;
+        stats.pages += 1;
+        stats.objects += page.value.len() as u64;
         for member in page.value {
             let kind = member.kind();
-            listing.members.insert(member.id, kind);
+            members.insert(member.id, kind);
         }
         next = page.next_link;
     }
-    Ok(listing)
+    Ok(members)
 }
 
 /// Outside delta queries a resync answer (410) makes no sense: report it as the error it is.

@@ -10,6 +10,7 @@ mod delta;
 mod groups;
 mod http;
 pub mod model;
+mod on_demand;
 mod page;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use std::time::Duration;
 pub use crate::retry::RetryPolicy;
 pub use groups::looks_like_object_id;
 pub use model::*;
+pub use on_demand::{OnDemand, OnDemandUser};
 
 use crate::config::{Members, SourceConfig};
 use http::GraphHttp;
