@@ -191,6 +191,9 @@ struct Sample {
     changed: Duration,
     changed_requests: u64,
     changed_users: usize,
+    provision_first: Duration,
+    provision_created: usize,
+    provision_quiet: Duration,
 }
 
 async fn measure(scale: Scale) {
@@ -251,6 +254,37 @@ async fn measure(scale: Scale) {
             sample.unchanged,
             sample.changed
         );
+
+        // The whole cycle into a file target: rules, plan, apply, record.
+        let text = format!(
+            "{}\n[target]\nkind = \"file\"\npath = \"users-{run}.json\"\n",
+            config_text(&emulator, &state, &groups)
+        );
+        let full = entrasync::config::parse(&text, &dir.path().join("entrasync.toml"))
+            .expect("the bench config is valid");
+        let target =
+            entrasync::target::AnyTarget::from_config(full.target.as_ref().expect("a target"))
+                .expect("the file target");
+        let options = engine::Options::default();
+        let clock = Instant::now();
+        let first = engine::cycle(&graph, &snapshot, &full, Some(&target), options)
+            .await
+            .expect("the first full cycle");
+        sample.provision_first = clock.elapsed();
+        sample.provision_created = first.plan.creates;
+        let clock = Instant::now();
+        let quiet = engine::cycle(&graph, &snapshot, &full, Some(&target), options)
+            .await
+            .expect("a quiet full cycle");
+        sample.provision_quiet = clock.elapsed();
+        assert_eq!(quiet.applied, 0, "a quiet cycle applies nothing");
+        eprintln!(
+            "run {}: full cycle into a file {:?} ({} creates), quiet full cycle {:?}",
+            run + 1,
+            sample.provision_first,
+            sample.provision_created,
+            sample.provision_quiet
+        );
         samples.push(sample);
         drop(snapshot);
         std::fs::remove_dir_all(&config.state_dir).ok();
@@ -264,15 +298,19 @@ fn config_for(
     state: &str,
     groups: &[String],
 ) -> entrasync::config::Config {
-    let text = format!(
+    let text = config_text(emulator, state, groups);
+    entrasync::config::parse(&text, &dir.join("entrasync.toml")).expect("the bench config is valid")
+}
+
+fn config_text(emulator: &ChildEmulator, state: &str, groups: &[String]) -> String {
+    format!(
         "state_dir = {state:?}\n[source]\ntenant_id = {:?}\nclient_id = {:?}\n\
          client_secret_file = \"client-secret\"\nauthority_url = {url:?}\ngraph_url = {url:?}\n\
          groups = {groups:?}\n",
         emulator.tenant_id,
         emulator.client_id,
         url = emulator.base_url,
-    );
-    entrasync::config::parse(&text, &dir.join("entrasync.toml")).expect("the bench config is valid")
+    )
 }
 
 /// The same pages as a first cycle, fetched and parsed by a bare loop: the cost of HTTP and JSON
@@ -403,6 +441,15 @@ fn print_table(scale: &Scale, samples: &[Sample]) {
         "| cycle with no change | {:.0} ms | {} | |",
         ms(|s| s.unchanged),
         n(|s| s.unchanged_requests)
+    );
+    println!(
+        "| whole cycle into a file, first ({} creates: rules, plan, apply, record) | {:.0} ms | | |",
+        median(samples.iter().map(|s| s.provision_created).collect()),
+        ms(|s| s.provision_first)
+    );
+    println!(
+        "| whole cycle, no change (rules and plan over the whole state) | {:.0} ms | | |",
+        ms(|s| s.provision_quiet)
     );
     let users: Vec<usize> = samples.iter().map(|s| s.changed_users).collect();
     println!("\n(100 changes: 60 user edits and 40 membership changes; users read: {users:?})");

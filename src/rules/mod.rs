@@ -156,7 +156,8 @@ pub struct Outcome {
 
 /// Applies the rules to the source state.
 pub fn evaluate(state: &SourceState, config: &RulesConfig, membership: Membership) -> Outcome {
-    let groups = scope::Groups::new(state, membership);
+    let mut groups = scope::Groups::new(state, membership);
+    groups.scope(&config.scope_groups);
     let mut outcome = Outcome::default();
     if !config.permission_groups.is_empty() {
         outcome.unmapped.groups = permissions::unmapped_groups(&groups, config);

@@ -36,10 +36,12 @@ impl FileTarget {
 
     fn apply_all(&self, changes: &[Change]) -> Result<Vec<Applied>, TargetError> {
         let mut users = read_users(&self.path)?;
+        let mut index = Index::of(&users);
         let results = changes
             .iter()
-            .map(|change| apply_one(&mut users, change))
+            .map(|change| apply_one(&mut users, &mut index, change))
             .collect();
+        users.retain(|u| !u.is_null());
         users.sort_by(|a, b| {
             let name = |u: &Value| u["userName"].as_str().unwrap_or_default().to_lowercase();
             name(a).cmp(&name(b))
@@ -85,8 +87,47 @@ impl Target for FileTarget {
     }
 }
 
-fn apply_one(users: &mut Vec<Value>, change: &Change) -> Applied {
-    let position = |users: &[Value], id: &str| users.iter().position(|u| u["id"] == id);
+/// Where each user is in the document, by id and by lower-cased userName, so a cycle of many
+/// changes costs one lookup each. A deleted entry is left as `null` until the document is
+/// written.
+struct Index {
+    by_id: std::collections::HashMap<String, usize>,
+    by_name: std::collections::HashMap<String, usize>,
+}
+
+impl Index {
+    fn of(users: &[Value]) -> Index {
+        let mut index = Index {
+            by_id: Default::default(),
+            by_name: Default::default(),
+        };
+        for (i, user) in users.iter().enumerate() {
+            index.add(user, i);
+        }
+        index
+    }
+
+    fn add(&mut self, user: &Value, at: usize) {
+        if let Some(id) = user["id"].as_str() {
+            self.by_id.insert(id.to_owned(), at);
+        }
+        if let Some(name) = user["userName"].as_str() {
+            self.by_name.insert(name.to_lowercase(), at);
+        }
+    }
+
+    fn remove(&mut self, user: &Value) {
+        if let Some(id) = user["id"].as_str() {
+            self.by_id.remove(id);
+        }
+        if let Some(name) = user["userName"].as_str() {
+            self.by_name.remove(&name.to_lowercase());
+        }
+    }
+}
+
+fn apply_one(users: &mut Vec<Value>, index: &mut Index, change: &Change) -> Applied {
+    let position = |index: &Index, id: &str| index.by_id.get(id).copied();
     match &change.operation {
         Operation::Create {
             attributes,
@@ -95,19 +136,18 @@ fn apply_one(users: &mut Vec<Value>, change: &Change) -> Applied {
         } => {
             let mut user = resource::user(attributes, permissions, department.as_deref(), true);
             user["id"] = json!(change.id);
-            let same_name = users.iter().position(|u| {
-                u["userName"]
-                    .as_str()
-                    .is_some_and(|n| n.eq_ignore_ascii_case(&change.user_name))
-            });
-            match position(users, &change.id).or(same_name) {
+            let same_name = index.by_name.get(&change.user_name.to_lowercase()).copied();
+            match position(index, &change.id).or(same_name) {
                 Some(i) => {
+                    index.remove(&users[i]);
+                    index.add(&user, i);
                     users[i] = user;
                     Applied::Adopted {
                         target_id: change.id.clone(),
                     }
                 }
                 None => {
+                    index.add(&user, users.len());
                     users.push(user);
                     Applied::Created {
                         target_id: change.id.clone(),
@@ -116,7 +156,7 @@ fn apply_one(users: &mut Vec<Value>, change: &Change) -> Applied {
             }
         }
         Operation::Update { delta } => {
-            let Some(i) = position(users, target_id(change)) else {
+            let Some(i) = position(index, target_id(change)) else {
                 return Applied::Failed {
                     message: format!(
                         "{} is not in the file any more; the next cycle creates it again",
@@ -124,6 +164,7 @@ fn apply_one(users: &mut Vec<Value>, change: &Change) -> Applied {
                     ),
                 };
             };
+            index.remove(&users[i]);
             let user = &mut users[i];
             for (path, value) in &delta.attributes {
                 resource::set(user, path, value.as_deref());
@@ -146,9 +187,10 @@ fn apply_one(users: &mut Vec<Value>, change: &Change) -> Applied {
             if let Some(active) = delta.active {
                 user["active"] = json!(active);
             }
+            index.add(&users[i], i);
             Applied::Updated
         }
-        Operation::Deactivate { .. } => match position(users, target_id(change)) {
+        Operation::Deactivate { .. } => match position(index, target_id(change)) {
             Some(i) => {
                 users[i]["active"] = json!(false);
                 Applied::Deactivated
@@ -156,8 +198,9 @@ fn apply_one(users: &mut Vec<Value>, change: &Change) -> Applied {
             None => Applied::Deactivated,
         },
         Operation::Delete { .. } => {
-            if let Some(i) = position(users, target_id(change)) {
-                users.remove(i);
+            if let Some(i) = position(index, target_id(change)) {
+                index.remove(&users[i]);
+                users[i] = Value::Null;
             }
             Applied::Deleted
         }
