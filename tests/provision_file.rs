@@ -58,8 +58,8 @@ fn pushed_count(dir: &Path) -> usize {
     snapshot.pushed().expect("reads").len()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cycles_into_a_file_follow_the_invariants() {
+/// The sample tenant in an emulator, and a config with [`RULES`] into `users.json` beside it.
+async fn setup() -> (Emulator, tempfile::TempDir, std::path::PathBuf) {
     let emulator = Emulator::start(demo_tenant(), EmulatorOptions::default())
         .await
         .expect("the emulator starts");
@@ -72,9 +72,15 @@ async fn cycles_into_a_file_follow_the_invariants() {
         &emulator.client_secret(),
     );
     let mut text = std::fs::read_to_string(&config).expect("reads");
-    // The rules' top-level tables go after [source], which the helper writes last.
+    // The rules' tables go after [source], which the helper writes last.
     text.push_str(RULES);
     std::fs::write(&config, text).expect("writes");
+    (emulator, dir, config)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cycles_into_a_file_follow_the_invariants() {
+    let (emulator, dir, config) = setup().await;
     let users_file = dir.path().join("users.json");
 
     // plan and --dry-run: a full plan, nothing written anywhere.
@@ -255,20 +261,7 @@ async fn cycles_into_a_file_follow_the_invariants() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_demand_provisions_only_the_named_users_and_leaves_the_delta_links() {
-    let emulator = Emulator::start(demo_tenant(), EmulatorOptions::default())
-        .await
-        .expect("the emulator starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(
-        &dir,
-        &emulator,
-        &DEMO_GROUPS,
-        "direct",
-        &emulator.client_secret(),
-    );
-    let mut text = std::fs::read_to_string(&config).expect("reads");
-    text.push_str(RULES);
-    std::fs::write(&config, text).expect("writes");
+    let (emulator, dir, config) = setup().await;
     let out = entrasync(&config, &["once", "--json"]).await;
     assert_eq!(
         out.status.code(),

@@ -151,31 +151,16 @@ async fn one_changed_attribute_is_one_patch_of_that_attribute() {
 async fn leaving_scope_deactivates_and_coming_back_reactivates() {
     let s = setup("").await;
     s.cycle().await;
-    let (group, user, name) = s.h.emulator.mutate(|t| {
-        let team = t.group_id_by_name("Strategy Team").expect("the team");
-        let scoped: Vec<String> = DEMO_GROUPS
-            .iter()
-            .filter(|g| **g != "Strategy Team")
-            .filter_map(|g| t.group_id_by_name(g))
-            .flat_map(|g| t.members(&g))
-            .collect();
-        let only_team = t
-            .members(&team)
-            .into_iter()
-            .find(|m| t.user(m).is_some() && !scoped.contains(m))
-            .expect("someone only in Strategy Team");
-        let name = t.user(&only_team).expect("lives")["userPrincipalName"]
-            .as_str()
-            .expect("a UPN")
-            .to_owned();
-        t.remove_member(&team, &only_team);
-        (team, only_team, name)
-    });
+    let name = one_leaves(&s);
     let report = s.cycle().await;
     assert_eq!(report.plan.deactivations, 1, "{:?}", report.plan);
     assert_eq!(s.user(&name).await["active"], false, "kept, inactive");
 
-    s.h.emulator.mutate(|t| t.add_member(&group, &user));
+    s.h.emulator.mutate(|t| {
+        let team = t.group_id_by_name("Strategy Team").expect("the team");
+        let user = t.user_id_by_upn(&name).expect("still in the tenant");
+        t.add_member(&team, &user);
+    });
     let report = s.cycle().await;
     assert_eq!(report.plan.updates, 1);
     assert_eq!(s.user(&name).await["active"], true, "active again");
