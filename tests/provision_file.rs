@@ -53,6 +53,11 @@ fn report(out: &Output) -> serde_json::Value {
     })
 }
 
+/// The file target's document.
+fn read_document(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).expect("the file is written")).expect("JSON")
+}
+
 fn pushed_count(dir: &Path) -> usize {
     let snapshot = Snapshot::open(&dir.join("state")).expect("opens").snapshot;
     snapshot.pushed().expect("reads").len()
@@ -216,8 +221,7 @@ async fn cycles_into_a_file_follow_the_invariants() {
     let held = report(&out);
     assert_eq!(held["plan"]["held"], 3);
     assert_eq!(held["plan"]["deactivations"], 0);
-    let users: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&users_file).expect("reads")).expect("JSON");
+    let users: serde_json::Value = read_document(&users_file);
     let inactive = |users: &serde_json::Value| {
         users["Resources"]
             .as_array()
@@ -251,8 +255,7 @@ async fn cycles_into_a_file_follow_the_invariants() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(report(&out)["plan"]["deactivations"], 3);
-    let users: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&users_file).expect("reads")).expect("JSON");
+    let users: serde_json::Value = read_document(&users_file);
     assert_eq!(inactive(&users), 3);
     let out = entrasync(&config, &["once", "--json"]).await;
     assert_eq!(out.status.code(), Some(0));
@@ -303,9 +306,7 @@ async fn on_demand_provisions_only_the_named_users_and_leaves_the_delta_links() 
     assert_eq!(answer["plan"]["creates"], 0);
     assert_eq!(answer["plan"]["deactivations"], 0, "nobody else is touched");
     assert_eq!(links(), before, "the delta links are untouched");
-    let users: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join("users.json")).expect("reads"))
-            .expect("JSON");
+    let users: serde_json::Value = read_document(&dir.path().join("users.json"));
     let name_of = |upn: &str| {
         users["Resources"]
             .as_array()
