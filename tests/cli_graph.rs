@@ -3,21 +3,10 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
-use common::{DEMO_GROUPS, demo_tenant, write_config};
+use common::{DEMO_GROUPS, demo_tenant, entrasync, write_config};
 use entrasync::emulator::{Emulator, EmulatorOptions};
-
-/// Runs the binary off the async runtime's threads, so the emulator keeps serving.
-async fn entrasync(config: &Path, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_entrasync"));
-    command.arg("--config").arg(config).args(args);
-    command.env_remove("ENTRASYNC_CONFIG");
-    tokio::task::spawn_blocking(move || command.output().expect("run entrasync"))
-        .await
-        .expect("the blocking task finishes")
-}
 
 async fn emulator() -> Emulator {
     Emulator::start(demo_tenant(), EmulatorOptions::default())

@@ -6,9 +6,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
-use common::{DEMO_GROUPS, demo_tenant, write_config};
+use common::{DEMO_GROUPS, demo_tenant, entrasync, write_config};
 use entrasync::emulator::{Emulator, EmulatorOptions};
 use entrasync::snapshot::Snapshot;
 
@@ -30,18 +30,6 @@ max_deprovisions = 2
 kind = "file"
 path = "users.json"
 "#;
-
-async fn entrasync(config: &Path, args: &[&str]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_entrasync"));
-    command
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("ENTRASYNC_CONFIG");
-    tokio::task::spawn_blocking(move || command.output().expect("run entrasync"))
-        .await
-        .expect("the blocking task finishes")
-}
 
 fn report(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {

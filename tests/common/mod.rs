@@ -197,3 +197,17 @@ pub fn changed_and_removed<V: PartialEq>(
     let removed = before.keys().filter(|id| !after.contains_key(*id)).count();
     (changed, removed)
 }
+
+/// Runs the binary with `--config config` and `args`, off the async runtime's threads so an
+/// emulator in the same test keeps serving.
+pub async fn entrasync(config: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_entrasync"));
+    command
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env_remove("ENTRASYNC_CONFIG");
+    tokio::task::spawn_blocking(move || command.output().expect("run entrasync"))
+        .await
+        .expect("the blocking task finishes")
+}
