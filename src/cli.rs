@@ -31,6 +31,10 @@ pub struct Cli {
     /// Less log detail (-q: warnings and errors only, -qq: errors only).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub quiet: u8,
+    /// Run even as root. entrasync needs no privilege (the systemd unit runs it as a dynamic
+    /// user); as root it could leave files in the state directory that the service cannot open.
+    #[arg(long, global = true, env = "ENTRASYNC_ALLOW_ROOT")]
+    pub allow_root: bool,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -143,6 +147,12 @@ pub fn init_logging(cli: &Cli) {
 
 /// Runs the command; `Ok` carries the exit status (0, or 3 when the cycle ran but not fully).
 pub async fn run(cli: Cli) -> anyhow::Result<u8> {
+    if cli.command.opens_state() && !cli.allow_root && running_as_root() {
+        return Err(UsageError(
+            "refusing to run as root: entrasync needs no privilege, and files it made as root in the state directory could not be opened by the service's own user; run it as that user (the systemd unit uses DynamicUser=yes), or pass --allow-root (ENTRASYNC_ALLOW_ROOT=true) if you mean it".into(),
+        )
+        .into());
+    }
     match &cli.command {
         Command::Once(args) => {
             let options = engine::Options {
@@ -166,10 +176,28 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     }
 }
 
+/// A command line that cannot be carried out as given (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+impl Command {
+    /// Whether the command reads or writes the state directory (and so must not run as root).
+    fn opens_state(&self) -> bool {
+        !matches!(self, Command::Check | Command::Demo)
+    }
+}
+
+/// Whether this process runs with root's user id: `/proc/self` belongs to the effective user.
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
 /// The contract's exit status for an error: 2 for usage and configuration, else 1.
 pub fn exit_status(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
-        if cause.is::<ConfigError>() {
+        if cause.is::<ConfigError>() || cause.is::<UsageError>() {
             return 2;
         }
         if let Some(CycleError::Source(source)) = cause.downcast_ref::<CycleError>() {

@@ -42,6 +42,7 @@ fn a_typo_exits_2_with_one_line_naming_the_key() {
     std::fs::write(&path, text).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_entrasync"))
         .args(["--config", path.to_str().unwrap(), "once"])
+        .env("ENTRASYNC_ALLOW_ROOT", "true")
         .output()
         .expect("run entrasync");
     assert_eq!(out.status.code(), Some(2));

@@ -24,6 +24,7 @@ async fn once(config: &std::path::Path, kill_after: Option<Duration>) -> bool {
         .arg(config)
         .args(["-q", "once"])
         .env_remove("ENTRASYNC_CONFIG")
+        .env("ENTRASYNC_ALLOW_ROOT", "true")
         .stdout(Stdio::null())
         .spawn()
         .expect("entrasync starts");
