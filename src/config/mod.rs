@@ -256,13 +256,18 @@ impl Validator<'_> {
             }
             return Ok(Schedule::Every(every));
         }
-        let allowed = |c: char| c.is_ascii_alphanumeric() || ",-*/?#LW".contains(c);
-        if !(6..=7).contains(&fields) || !text.split_whitespace().all(|f| f.chars().all(allowed)) {
+        if !(6..=7).contains(&fields) {
             return Err(self.invalid(
                 "schedule",
                 format!("\"{text}\" is neither an interval (\"40m\") nor a cron expression with a seconds field (\"0 0 * * * *\" is hourly)"),
             ));
         }
+        parse_cron(text).map_err(|why| {
+            self.invalid(
+                "schedule",
+                format!("\"{text}\" is not a cron expression the scheduler accepts ({why}); it needs six fields, seconds first: \"0 0 * * * *\" is hourly, \"0 */40 * * * *\" fires at :00 and :40"),
+            )
+        })?;
         Ok(Schedule::Cron(text.to_owned()))
     }
 
@@ -367,6 +372,8 @@ impl Validator<'_> {
             ));
         }
         let (value, origin) = if let Some(file) = file {
+            let file = expand_credentials_directory(&file, std::env::var_os(CREDENTIALS_DIRECTORY))
+                .map_err(|why| self.invalid(&key("_file"), why))?;
             let file = self.resolve(file);
             let text = std::fs::read_to_string(&file).map_err(|err| {
                 self.invalid(&key("_file"), format!("{}: cannot be read ({err}); check the path and that the entrasync user may read it", file.display()))
@@ -465,6 +472,42 @@ impl Validator<'_> {
             },
         }
     }
+}
+
+/// The variable systemd sets to the folder of the unit's `LoadCredential=` files.
+const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
+
+/// A secret file path may start with `$CREDENTIALS_DIRECTORY` (or `${CREDENTIALS_DIRECTORY}`),
+/// so one config works under systemd's `LoadCredential=` whatever the unit's name.
+fn expand_credentials_directory(
+    path: &Path,
+    directory: Option<std::ffi::OsString>,
+) -> Result<PathBuf, String> {
+    let text = path.to_string_lossy();
+    let rest = ["${CREDENTIALS_DIRECTORY}", "$CREDENTIALS_DIRECTORY"]
+        .iter()
+        .find_map(|prefix| text.strip_prefix(prefix));
+    let Some(rest) = rest else {
+        return Ok(path.to_path_buf());
+    };
+    match directory {
+        Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir).join(rest.trim_start_matches('/'))),
+        _ => Err(format!(
+            "{} starts with $CREDENTIALS_DIRECTORY, which is not set: systemd sets it for a unit with LoadCredential=; outside systemd give the file's own path",
+            path.display()
+        )),
+    }
+}
+
+/// Parses a cron expression the way the scheduler will: six or seven fields, seconds first,
+/// day-of-month and day-of-week both required to match when both are given.
+pub fn parse_cron(text: &str) -> Result<croner::Cron, String> {
+    croner::parser::CronParser::builder()
+        .seconds(croner::parser::Seconds::Required)
+        .dom_and_dow(true)
+        .build()
+        .parse(text)
+        .map_err(|err| err.to_string())
 }
 
 /// True for `localhost` and loopback addresses: the only hosts plain http may reach.

@@ -100,6 +100,16 @@ fn bad_files_name_the_key_and_the_fix() {
         ),
         (GOOD.replace("\"40m\"", "40"), "schedule", "string"),
         (
+            GOOD.replace("\"40m\"", "\"0 61 * * * *\""),
+            "schedule",
+            "not a cron expression the scheduler accepts",
+        ),
+        (
+            GOOD.replace("\"40m\"", "\"0 * * * *\""),
+            "schedule",
+            "seconds field",
+        ),
+        (
             GOOD.replace("client_id = \"00000000-0000-0000-0000-000000000000\"\n", ""),
             "client_id",
             "missing",
@@ -324,5 +334,40 @@ fn bad_targets_name_the_key_and_the_fix() {
             "says {phrase}: {err}"
         );
         assert!(!err.contains("scim-token-value"), "no secret: {err}");
+    }
+}
+
+#[test]
+fn secret_files_may_live_in_the_credentials_directory() {
+    let cases = [
+        (
+            "$CREDENTIALS_DIRECTORY/client-secret",
+            Some("/run/credentials/x"),
+            Ok("/run/credentials/x/client-secret"),
+        ),
+        (
+            "${CREDENTIALS_DIRECTORY}/client-secret",
+            Some("/run/c"),
+            Ok("/run/c/client-secret"),
+        ),
+        ("/etc/entrasync/secret", None, Ok("/etc/entrasync/secret")),
+        (
+            "$CREDENTIALS_DIRECTORY/client-secret",
+            None,
+            Err("LoadCredential="),
+        ),
+        (
+            "$CREDENTIALS_DIRECTORY/client-secret",
+            Some(""),
+            Err("not set"),
+        ),
+    ];
+    for (path, dir, expected) in cases {
+        let got = expand_credentials_directory(Path::new(path), dir.map(Into::into));
+        match (got, expected) {
+            (Ok(got), Ok(want)) => assert_eq!(got, PathBuf::from(want), "{path}"),
+            (Err(why), Err(part)) => assert!(why.contains(part), "{path}: {why}"),
+            (got, want) => panic!("{path}: got {got:?}, wanted {want:?}"),
+        }
     }
 }
