@@ -54,9 +54,37 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// Writes a duration the way the config does (`40m`, `1h30m`, `90s`), to whole seconds; under a
+/// second, in milliseconds.
+pub fn format(duration: Duration) -> String {
+    let mut secs = duration.as_secs();
+    if secs == 0 {
+        return format!("{}ms", duration.as_millis());
+    }
+    let mut text = String::new();
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if secs >= size {
+            text.push_str(&format!("{}{unit}", secs / size));
+            secs %= size;
+        }
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_are_written_as_they_are_read() {
+        for text in ["40m", "1h30m", "90ms", "1d2h3m4s", "45s"] {
+            let parsed = parse_duration(text).expect(text);
+            let written = format(parsed);
+            assert_eq!(parse_duration(&written), Ok(parsed), "{text} → {written}");
+        }
+        assert_eq!(format(Duration::from_secs(2400)), "40m");
+        assert_eq!(format(Duration::from_secs(5400)), "1h30m");
+    }
 
     #[test]
     fn reads_what_operators_write() {

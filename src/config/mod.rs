@@ -9,6 +9,7 @@
 mod duration;
 mod raw;
 mod rules;
+mod schedule;
 mod target;
 
 use std::net::IpAddr;
@@ -17,11 +18,12 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-pub use duration::parse_duration;
+pub use duration::{format as format_duration, parse_duration};
 pub use rules::{
     AttributeMapping, Department, ENTERPRISE_DEPARTMENT, EXPRESSION_PROPERTIES, Filter,
     PermissionGroup, RulesConfig, TARGET_ATTRIBUTES,
 };
+pub use schedule::{CronSchedule, Schedule};
 pub use target::{DeprovisionConfig, Dialect, PermissionsAs, ScimConfig, TargetConfig, TargetKind};
 
 use crate::secret::Secret;
@@ -50,17 +52,17 @@ pub struct Config {
     /// Where the users go; without it a cycle reads Entra and applies the rules, and writes
     /// nothing anywhere.
     pub target: Option<TargetConfig>,
+    /// `[http]`: where `run` serves `/healthz` and `/metrics`; none without it.
+    pub http: Option<HttpConfig>,
     /// Things that work but should be fixed (an inline secret); the caller logs them.
     pub warnings: Vec<String>,
 }
 
-/// When `run` starts cycles.
+/// `[http]`: the service's own small HTTP listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Schedule {
-    /// Every so long, measured from the start of the previous cycle.
-    Every(Duration),
-    /// A cron expression with a seconds field, in UTC.
-    Cron(String),
+pub struct HttpConfig {
+    /// Address and port, such as `127.0.0.1:9464`.
+    pub listen: std::net::SocketAddr,
 }
 
 /// How far scoped group membership reaches.
@@ -199,6 +201,7 @@ impl Validator<'_> {
         let rules = self.rules(&mut raw)?;
         let deprovision = self.deprovision(raw.deprovision.take())?;
         let target = raw.target.take().map(|t| self.target(t)).transpose()?;
+        let http = raw.http.take().map(|h| self.http(h)).transpose()?;
         let mut source = self.source(raw.source.take().ok_or_else(|| {
             self.invalid(
                 "[source]",
@@ -230,6 +233,7 @@ impl Validator<'_> {
             rules,
             deprovision,
             target,
+            http,
             warnings: self.warnings,
         })
     }
@@ -243,32 +247,30 @@ impl Validator<'_> {
         }
     }
 
-    fn schedule(&self, text: &str) -> Result<Schedule, ConfigError> {
-        let text = text.trim();
-        let fields = text.split_whitespace().count();
-        if fields == 1 {
-            let every = parse_duration(text).map_err(|why| self.invalid("schedule", why))?;
-            if every < Duration::from_secs(60) {
-                return Err(self.invalid(
-                    "schedule",
-                    format!("\"{text}\" is shorter than a minute; Graph throttles such polling, use \"40m\" or at least \"1m\""),
-                ));
-            }
-            return Ok(Schedule::Every(every));
-        }
-        if !(6..=7).contains(&fields) {
-            return Err(self.invalid(
-                "schedule",
-                format!("\"{text}\" is neither an interval (\"40m\") nor a cron expression with a seconds field (\"0 0 * * * *\" is hourly)"),
-            ));
-        }
-        parse_cron(text).map_err(|why| {
+    fn http(&mut self, raw: raw::RawHttp) -> Result<HttpConfig, ConfigError> {
+        let text = raw.listen.ok_or_else(|| {
             self.invalid(
-                "schedule",
-                format!("\"{text}\" is not a cron expression the scheduler accepts ({why}); it needs six fields, seconds first: \"0 0 * * * *\" is hourly, \"0 */40 * * * *\" fires at :00 and :40"),
+                "[http] listen",
+                "is missing: write the address and port to serve /healthz and /metrics on, such as \"127.0.0.1:9464\", or remove [http]",
             )
         })?;
-        Ok(Schedule::Cron(text.to_owned()))
+        let listen: std::net::SocketAddr = text.trim().parse().map_err(|_| {
+            self.invalid(
+                "[http] listen",
+                format!("\"{text}\" is not an address and port; write one such as \"127.0.0.1:9464\" (or \"[::1]:9464\")"),
+            )
+        })?;
+        if !listen.ip().is_loopback() {
+            self.warnings.push(format!(
+                "{}: [http] listen = \"{listen}\" serves /metrics beyond this machine; it shows counts and user numbers, no secrets — put it behind a firewall or use 127.0.0.1",
+                self.path.display()
+            ));
+        }
+        Ok(HttpConfig { listen })
+    }
+
+    fn schedule(&self, text: &str) -> Result<Schedule, ConfigError> {
+        Schedule::parse(text).map_err(|why| self.invalid("schedule", why))
     }
 
     fn source(&mut self, raw: RawSource) -> Result<SourceConfig, ConfigError> {
@@ -497,17 +499,6 @@ fn expand_credentials_directory(
             path.display()
         )),
     }
-}
-
-/// Parses a cron expression the way the scheduler will: six or seven fields, seconds first,
-/// day-of-month and day-of-week both required to match when both are given.
-pub fn parse_cron(text: &str) -> Result<croner::Cron, String> {
-    croner::parser::CronParser::builder()
-        .seconds(croner::parser::Seconds::Required)
-        .dom_and_dow(true)
-        .build()
-        .parse(text)
-        .map_err(|err| err.to_string())
 }
 
 /// True for `localhost` and loopback addresses: the only hosts plain http may reach.

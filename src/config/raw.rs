@@ -22,6 +22,13 @@ pub struct RawConfig {
     pub attributes: Option<toml::Table>,
     pub deprovision: Option<RawDeprovision>,
     pub target: Option<RawTarget>,
+    pub http: Option<RawHttp>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -56,7 +56,10 @@ fn an_inline_secret_works_but_warns_without_showing_it() {
 fn cron_and_transitive_are_accepted() {
     let text = GOOD.replace("\"40m\"", "\"0 0 * * * *\"") + "members = \"transitive\"\n";
     let config = load_text(&text).expect("valid");
-    assert_eq!(config.schedule, Schedule::Cron("0 0 * * * *".into()));
+    assert_eq!(
+        config.schedule,
+        Schedule::parse("0 0 * * * *").expect("hourly parses")
+    );
     assert_eq!(config.source.members, Members::Transitive);
 }
 
@@ -73,6 +76,26 @@ fn loopback_http_is_allowed_for_the_emulator() {
 }
 
 /// (what is changed, the key the message must name, a phrase it must contain)
+#[test]
+fn http_listens_where_asked_and_warns_beyond_this_machine() {
+    let config = load_text(GOOD).expect("valid");
+    assert_eq!(config.http, None);
+    let config =
+        load_text(&format!("{GOOD}\n[http]\nlisten = \"127.0.0.1:9464\"\n")).expect("valid");
+    let listen = config.http.expect("[http] given").listen;
+    assert_eq!(listen, "127.0.0.1:9464".parse().expect("an address"));
+    assert!(config.warnings.is_empty());
+    let config = load_text(&format!("{GOOD}\n[http]\nlisten = \"0.0.0.0:9464\"\n")).expect("valid");
+    assert!(
+        config
+            .warnings
+            .iter()
+            .any(|w| w.contains("beyond this machine")),
+        "{:?}",
+        config.warnings
+    );
+}
+
 #[test]
 fn bad_files_name_the_key_and_the_fix() {
     let secret_line = "client_secret_env = \"ENTRASYNC_TEST_SECRET_SET\"";
@@ -190,6 +213,13 @@ fn bad_files_name_the_key_and_the_fix() {
         ),
         (GOOD.replace("[source]", "[sorce]"), "sorce", "source"),
         (GOOD.replace("[source]", "[source"), "", "line 5"),
+        (
+            format!("{GOOD}\n[http]\nlisten = \"localhost\"\n"),
+            "[http] listen",
+            "127.0.0.1:9464",
+        ),
+        (format!("{GOOD}\n[http]\n"), "[http] listen", "is missing"),
+        (format!("{GOOD}\n[http]\nport = 9464\n"), "port", "listen"),
         (
             GOOD.split("[source]").next().unwrap_or_default().to_owned(),
             "[source]",
