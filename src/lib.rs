@@ -11,6 +11,7 @@ pub mod demo;
 pub mod emulator;
 pub mod engine;
 pub mod plan;
+pub mod requests;
 pub mod retry;
 pub mod rules;
 pub mod secret;

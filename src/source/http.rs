@@ -4,7 +4,7 @@
 //! Part of `source/`: `delta.rs` and `groups.rs` ask for typed JSON; this file decides what a
 //! status means. It never logs a URL's query (delta tokens) or a token, only the path.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use super::SourceError;
 use super::auth::TokenSource;
 use super::page::GraphErrorBody;
+use crate::requests::{NO_ANSWER, RequestCounts};
 use crate::retry::{Jitter, RetryPolicy, parse_retry_after};
 
 /// Why a request did not give a value.
@@ -37,7 +38,7 @@ pub struct GraphHttp {
     auth: TokenSource,
     policy: RetryPolicy,
     jitter: Jitter,
-    requests: AtomicU64,
+    requests: RequestCounts,
 }
 
 impl GraphHttp {
@@ -47,7 +48,7 @@ impl GraphHttp {
             auth,
             policy,
             jitter: Jitter::new(),
-            requests: AtomicU64::new(0),
+            requests: RequestCounts::default(),
         }
     }
 
@@ -57,7 +58,12 @@ impl GraphHttp {
 
     /// Requests sent to Graph so far (every attempt counts), tokens not included.
     pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
+        self.requests.total()
+    }
+
+    /// Answers from Graph so far, by HTTP status.
+    pub fn requests_by_status(&self) -> BTreeMap<u16, u64> {
+        self.requests.by_status()
     }
 
     pub fn auth(&self) -> &TokenSource {
@@ -78,7 +84,7 @@ impl GraphHttp {
         loop {
             attempt += 1;
             let token = self.auth.token().await?;
-            self.requests.fetch_add(1, Ordering::Relaxed);
+            self.requests.sent();
             *sent += 1;
             let sent = self
                 .client
@@ -87,6 +93,8 @@ impl GraphHttp {
                 .header(ACCEPT, "application/json")
                 .send()
                 .await;
+            self.requests
+                .answered(sent.as_ref().map_or(NO_ANSWER, |r| r.status().as_u16()));
             let (retry_after, why) = match sent {
                 Err(err) => (None, describe_transport(&err)),
                 Ok(response) if response.status().is_success() => match response.bytes().await {

@@ -131,6 +131,11 @@ impl Graph {
         self.http.requests()
     }
 
+    /// Answers from Graph so far, by HTTP status (tokens not included).
+    pub fn requests_by_status(&self) -> std::collections::BTreeMap<u16, u64> {
+        self.http.requests_by_status()
+    }
+
     /// Gets a token (for `check`): proves the tenant, client id and secret.
     pub async fn check_token(&self) -> Result<(), SourceError> {
         self.http.auth().token().await.map(drop)

@@ -175,6 +175,14 @@ impl AnyTarget {
             )),
         })
     }
+
+    /// Requests sent to the target so far, by HTTP status (none for a file).
+    pub fn requests_by_status(&self) -> std::collections::BTreeMap<u16, u64> {
+        match self {
+            AnyTarget::File(_) => Default::default(),
+            AnyTarget::Scim(t) => t.requests_by_status(),
+        }
+    }
 }
 
 impl Target for AnyTarget {

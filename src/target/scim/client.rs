@@ -4,13 +4,14 @@
 //!
 //! Part of the SCIM adapter (`target/scim/`). The token never appears in a message or a log.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use crate::requests::{NO_ANSWER, RequestCounts};
 use crate::retry::{Jitter, RetryPolicy, parse_retry_after};
 use crate::secret::Secret;
 
@@ -58,7 +59,7 @@ pub struct Client {
     token: Secret,
     policy: RetryPolicy,
     jitter: Jitter,
-    requests: AtomicU64,
+    requests: RequestCounts,
 }
 
 impl Client {
@@ -79,7 +80,7 @@ impl Client {
                 max_attempts: 5,
             },
             jitter: Jitter::new(),
-            requests: AtomicU64::new(0),
+            requests: RequestCounts::default(),
         })
     }
 
@@ -90,7 +91,12 @@ impl Client {
 
     /// Requests sent so far, retries included.
     pub fn requests(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
+        self.requests.total()
+    }
+
+    /// Answers so far, by HTTP status.
+    pub fn requests_by_status(&self) -> BTreeMap<u16, u64> {
+        self.requests.by_status()
     }
 
     /// Sends one request, retrying what is worth retrying; `Err` says why it could not be
@@ -107,7 +113,7 @@ impl Client {
         let mut waited = Duration::ZERO;
         loop {
             attempt += 1;
-            self.requests.fetch_add(1, Ordering::Relaxed);
+            self.requests.sent();
             let mut request = self
                 .http
                 .request(method.clone(), &url)
@@ -119,7 +125,10 @@ impl Client {
                     .header(CONTENT_TYPE, SCIM_JSON)
                     .body(serde_json::to_vec(body).unwrap_or_default());
             }
-            let (retry_after, why) = match request.send().await {
+            let answer = request.send().await;
+            self.requests
+                .answered(answer.as_ref().map_or(NO_ANSWER, |r| r.status().as_u16()));
+            let (retry_after, why) = match answer {
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = response

@@ -67,6 +67,11 @@ impl ScimTarget {
         self.client.requests()
     }
 
+    /// Answers from the target so far, by HTTP status.
+    pub fn requests_by_status(&self) -> std::collections::BTreeMap<u16, u64> {
+        self.client.requests_by_status()
+    }
+
     fn roles(&self) -> bool {
         matches!(self.permissions, PermissionsAs::Roles | PermissionsAs::Both)
     }
