@@ -17,7 +17,7 @@ pub enum Schedule {
     /// Every so long, measured from the start of the previous cycle ("40m", as Entra does).
     Every(Duration),
     /// A cron expression with a seconds field, in UTC ("0 0 * * * *" is hourly).
-    Cron(CronSchedule),
+    Cron(Box<CronSchedule>),
 }
 
 /// A cron expression that parsed, with the text it came from.
@@ -82,7 +82,7 @@ impl Schedule {
                 CRON_HORIZON_DAYS / 366
             ));
         }
-        Ok(Schedule::Cron(schedule))
+        Ok(Schedule::Cron(Box::new(schedule)))
     }
 
     /// When the cycle after one that started at `last_start` is due. `None` only for a cron

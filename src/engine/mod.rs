@@ -86,9 +86,26 @@ pub async fn cycle(
     target: Option<&AnyTarget>,
     options: Options,
 ) -> Result<CycleReport, CycleError> {
-    let read = read(graph, snapshot).await?;
-    let state = snapshot.source_state()?;
-    provision(read, &state, None, snapshot, config, target, options).await
+    let started_at = SystemTime::now();
+    let clock = Instant::now();
+    let result = async {
+        let read = read(graph, snapshot).await?;
+        let state = snapshot.source_state()?;
+        provision(read, &state, None, snapshot, config, target, options).await
+    }
+    .await;
+    if let Err(err) = &result {
+        tracing::error!(duration_ms = clock.elapsed().as_millis() as u64, "the cycle could not run: {err}");
+        if !options.dry_run {
+            // Best effort: `status` shows the failure; a snapshot that cannot take it is
+            // itself the error already reported.
+            let failed = report::failed_summary(started_at, clock.elapsed(), err);
+            if let Err(also) = snapshot.record_cycle(&failed).await {
+                tracing::debug!("the failed cycle could not be recorded: {also}");
+            }
+        }
+    }
+    result
 }
 
 /// Provisioning on demand (`once --user`, `once --group`): only the named users, or the direct
@@ -233,6 +250,8 @@ async fn provision(
         dry_run: options.dry_run,
         target: target.map(Target::describe),
         applied: 0,
+        applied_by: BTreeMap::new(),
+        cycle_duration: std::time::Duration::ZERO,
         failures: Vec::new(),
         exit_status: 0,
     };
@@ -242,6 +261,10 @@ async fn provision(
         _ => {
             report.changes = plan.changes;
             report.exit_status = exit_status(&report);
+            report.finish();
+            if !options.dry_run {
+                snapshot.record_cycle(&report.summary()).await?;
+            }
             return Ok(report);
         }
     };
@@ -264,6 +287,7 @@ async fn provision(
             report.failures.push(failure);
         } else {
             report.applied += 1;
+            *report.applied_by.entry(applied.word()).or_default() += 1;
         }
         log.push(LogEntry {
             at_unix: now,
@@ -276,6 +300,7 @@ async fn provision(
     }
     snapshot.record(updates.into_iter().collect(), log).await?;
     report.exit_status = exit_status(&report);
+    report.finish();
     snapshot.record_cycle(&report.summary()).await?;
     Ok(report)
 }

@@ -106,6 +106,11 @@ pub struct CycleReport {
     pub target: Option<String>,
     /// Changes the target confirmed.
     pub applied: usize,
+    /// The same, by what the target did: created, adopted, updated, deactivated, deleted.
+    pub applied_by: std::collections::BTreeMap<&'static str, usize>,
+    /// The whole cycle, from the first Graph request to the last record.
+    #[serde(with = "millis")]
+    pub cycle_duration: Duration,
     /// Changes the target refused or could not take, with what it said.
     pub failures: Vec<Failure>,
     /// The exit status this cycle means: 0, or 3 when some users failed or deprovisions were
@@ -114,6 +119,44 @@ pub struct CycleReport {
 }
 
 impl CycleReport {
+    /// Stamps the cycle's duration and logs its one summary line (INFO).
+    pub(super) fn finish(&mut self) {
+        self.cycle_duration = self.read.started_at.elapsed().unwrap_or_default();
+        let applied = |word: &str| self.applied_by.get(word).copied().unwrap_or(0);
+        let fetched = self.read.users_round.changed
+            + self.read.users_round.removed
+            + self.read.group_rounds.iter().map(|r| r.changed + r.removed).sum::<usize>();
+        tracing::info!(
+            duration_ms = self.cycle_duration.as_millis() as u64,
+            fetched,
+            in_scope = self.in_scope,
+            created = applied("created") + applied("adopted"),
+            updated = applied("updated"),
+            deactivated = applied("deactivated"),
+            deleted = applied("deleted"),
+            failed = self.failures.len(),
+            held = self.plan.held,
+            rule_errors = self.rule_errors.len(),
+            dry_run = self.dry_run,
+            "cycle done"
+        );
+    }
+
+    /// One line for people: what the cycle did (systemd's STATUS=, the daemon's log).
+    pub fn headline(&self) -> String {
+        let applied = |word: &str| self.applied_by.get(word).copied().unwrap_or(0);
+        format!(
+            "{} in scope; {} created, {} updated, {} deactivated, {} deleted, {} failed, {} held back",
+            self.in_scope,
+            applied("created") + applied("adopted"),
+            applied("updated"),
+            applied("deactivated"),
+            applied("deleted"),
+            self.failures.len(),
+            self.plan.held
+        )
+    }
+
     /// What `status` keeps of this cycle: the report with its lists cut to their first
     /// [`SUMMARY_LIST`] entries (the counts stay whole).
     pub fn summary(&self) -> serde_json::Value {
@@ -130,6 +173,24 @@ impl CycleReport {
         }
         value
     }
+}
+
+/// What `status` keeps of a cycle that could not run.
+pub(super) fn failed_summary(
+    started_at: SystemTime,
+    duration: Duration,
+    err: &dyn std::fmt::Display,
+) -> serde_json::Value {
+    let started = started_at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    serde_json::json!({
+        "started_at": started,
+        "cycle_duration": duration.as_millis() as u64,
+        "failed": true,
+        "error": err.to_string(),
+        "exit_status": 1,
+    })
 }
 
 /// One line of the plan table: a user, what happens, and what changes from what to what.

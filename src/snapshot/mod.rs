@@ -113,6 +113,18 @@ impl Snapshot {
         open::open(state_dir)
     }
 
+    /// [`Snapshot::open`], warning in the log when a damaged snapshot had to be moved aside.
+    pub fn open_logged(state_dir: &Path) -> Result<Snapshot, SnapshotError> {
+        let opened = Snapshot::open(state_dir)?;
+        if let Some(aside) = &opened.recovered_from {
+            tracing::warn!(
+                moved_to = %aside.display(),
+                "the snapshot was damaged and has been moved aside; this cycle reads everything again"
+            );
+        }
+        Ok(opened.snapshot)
+    }
+
     fn from_parts(db: sled::Db, store: Arc<Store>) -> Snapshot {
         Snapshot {
             db,
