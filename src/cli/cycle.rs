@@ -77,4 +77,3 @@ pub(super) fn reset(path: &Path) -> anyhow::Result<u8> {
     );
     Ok(0)
 }
-

@@ -129,4 +129,3 @@ pub(super) fn log(path: &Path, args: &LogArgs) -> anyhow::Result<u8> {
     }
     Ok(0)
 }
-

@@ -55,6 +55,11 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run as a service: a cycle now, then one on every `schedule` (default every 40 minutes),
+    /// never two at once. SIGTERM/SIGINT stop it (a running cycle may finish within a minute),
+    /// SIGHUP reads the config again. Speaks systemd's notify protocol; with [http] listen it
+    /// serves /healthz and /metrics.
+    Run,
     /// Run one cycle now, then exit: read what changed in Entra since the last cycle, apply the
     /// rules, and write the difference to the target.
     Once(OnceArgs),
@@ -179,6 +184,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Check => cycle::check(&cli.config).await,
         Command::Reset => cycle::reset(&cli.config),
         Command::Demo => crate::demo::run().await,
+        Command::Run => crate::daemon::run(&cli.config).await,
     }
 }
 
@@ -222,4 +228,3 @@ pub(crate) fn load_config(path: &Path) -> Result<config::Config, ConfigError> {
     }
     Ok(config)
 }
-

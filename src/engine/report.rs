@@ -125,7 +125,12 @@ impl CycleReport {
         let applied = |word: &str| self.applied_by.get(word).copied().unwrap_or(0);
         let fetched = self.read.users_round.changed
             + self.read.users_round.removed
-            + self.read.group_rounds.iter().map(|r| r.changed + r.removed).sum::<usize>();
+            + self
+                .read
+                .group_rounds
+                .iter()
+                .map(|r| r.changed + r.removed)
+                .sum::<usize>();
         tracing::info!(
             duration_ms = self.cycle_duration.as_millis() as u64,
             fetched,
