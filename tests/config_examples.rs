@@ -3,16 +3,13 @@
 use std::path::Path;
 use std::process::Command;
 
-/// The example with its secret path pointed at a real file, since the example names the
-/// systemd credentials directory.
+/// The example with `$CREDENTIALS_DIRECTORY` (set by systemd for the unit) pointed at a folder
+/// holding the secret.
 fn example_with_secret(dir: &Path) -> std::path::PathBuf {
     let text = std::fs::read_to_string("config/entrasync.example.toml").expect("example exists");
     let secret = dir.join("client-secret");
     std::fs::write(&secret, "example-secret\n").expect("write secret");
-    let text = text.replace(
-        "/run/credentials/entrasync.service/client-secret",
-        &secret.display().to_string(),
-    );
+    let text = text.replace("$CREDENTIALS_DIRECTORY", &dir.display().to_string());
     let path = dir.join("entrasync.toml");
     std::fs::write(&path, text).expect("write config");
     path
@@ -61,10 +58,7 @@ fn vendor_example(dir: &Path, name: &str) -> entrasync::config::Config {
     let text = std::fs::read_to_string(&source).expect("the example exists");
     let secret = dir.join("client-secret");
     std::fs::write(&secret, "example-secret\n").expect("write secret");
-    let text = text.replace(
-        "/run/credentials/entrasync.service/client-secret",
-        &secret.display().to_string(),
-    );
+    let text = text.replace("$CREDENTIALS_DIRECTORY", &dir.display().to_string());
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, text).expect("write config");
     entrasync::config::load(&path).unwrap_or_else(|e| panic!("{source}: {e}"))

@@ -68,7 +68,7 @@ pub(super) async fn check(path: &Path) -> anyhow::Result<u8> {
 }
 
 pub(super) fn reset(path: &Path) -> anyhow::Result<u8> {
-    let config = load_config(path)?;
+    let config = super::load_state_config(path)?;
     let snapshot = Snapshot::open_logged(&config.state_dir)?;
     snapshot.forget_delta_links()?;
     println!(

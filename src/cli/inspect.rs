@@ -6,21 +6,31 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use super::{LogArgs, StatusArgs, load_config};
+use super::{LogArgs, StatusArgs, load_state_config};
+use crate::daemon::ServiceState;
 use crate::snapshot::Snapshot;
 
 pub(super) fn status(path: &Path, args: &StatusArgs) -> anyhow::Result<u8> {
-    let config = load_config(path)?;
+    let config = load_state_config(path)?;
+    let service = ServiceState::read(&config.state_dir).unwrap_or_else(|why| {
+        tracing::warn!("{why}");
+        None
+    });
     let snapshot = Snapshot::open_logged(&config.state_dir)?;
     let counts = snapshot.counts()?;
     let links = snapshot.delta_links()?;
     let pushed = snapshot.pushed()?;
     let cycles = snapshot.cycles(args.cycles)?;
+    let active = pushed.values().filter(|p| p.active).count();
     if args.json {
         let status = serde_json::json!({
+            "service": service.as_ref().map(|s| serde_json::json!({
+                "running": s.is_running(),
+                "state": s,
+            })),
             "snapshot": counts,
             "provisioned": pushed.len(),
-            "active": pushed.values().filter(|p| p.active).count(),
+            "active": active,
             "incremental": links.users.is_some(),
             "cycles": cycles,
         });
@@ -28,6 +38,10 @@ pub(super) fn status(path: &Path, args: &StatusArgs) -> anyhow::Result<u8> {
             serde_json::to_string_pretty(&status).context("cannot write the status as JSON")?;
         println!("{text}");
         return Ok(0);
+    }
+    match &service {
+        Some(service) => println!("{}", service_line(service)),
+        None => println!("service: `entrasync run` has not run with this state directory"),
     }
     println!(
         "snapshot {}: {} users, {} groups, {} memberships; next cycle: {}",
@@ -41,48 +55,32 @@ pub(super) fn status(path: &Path, args: &StatusArgs) -> anyhow::Result<u8> {
             "full rounds"
         }
     );
-    println!(
-        "provisioned: {} users ({} active)",
-        pushed.len(),
-        pushed.values().filter(|p| p.active).count()
-    );
+    println!("provisioned: {} users ({active} active)", pushed.len());
     if cycles.is_empty() {
-        println!("no cycle has applied anything yet");
+        println!("no cycle has run yet");
+    } else {
+        println!("last cycles, newest first:");
     }
     for cycle in &cycles {
-        let n = |key: &str| cycle["plan"][key].as_u64().unwrap_or(0);
-        println!(
-            "cycle at {} (unix): {} in scope; {} creates, {} updates, {} deactivations, {} deletions; {} held back; {} applied, {} failed; {} rule errors; exit {}",
-            cycle["started_at"],
-            cycle["in_scope"],
-            n("creates"),
-            n("updates"),
-            n("deactivations"),
-            n("deletions"),
-            n("held"),
-            cycle["applied"],
-            cycle["failure_count"],
-            cycle["rule_error_count"],
-            cycle["exit_status"]
-        );
-        if n("held") > 0 {
+        println!("  {}", cycle_line(cycle));
+        let held = cycle["plan"]["held"].as_u64().unwrap_or(0);
+        if held > 0 {
             println!(
-                "  {} deactivations/deletions held back: more than [deprovision] max_deprovisions ({}); run `entrasync once --allow-deprovisions` once you have checked",
-                n("held"),
+                "    {held} deactivations/deletions held back: more than [deprovision] max_deprovisions ({}); run `entrasync once --allow-deprovisions` once you have checked",
                 config.deprovision.max_deprovisions
             );
         }
         for failure in cycle["failures"].as_array().into_iter().flatten() {
             println!(
-                "  {}: {}",
+                "    {}: {}",
                 failure["user_name"].as_str().unwrap_or("?"),
                 failure["message"].as_str().unwrap_or("")
             );
         }
     }
-    if let Some(last) = cycles.first() {
+    if let Some(last) = cycles.iter().find(|c| c["failed"] != true) {
         for name in last["unmapped"]["groups"].as_array().into_iter().flatten() {
-            println!("  unmapped group: {}", name.as_str().unwrap_or("?"));
+            println!("unmapped group: {}", name.as_str().unwrap_or("?"));
         }
         let departments: Vec<&str> = last["unmapped"]["departments"]
             .as_array()
@@ -91,14 +89,86 @@ pub(super) fn status(path: &Path, args: &StatusArgs) -> anyhow::Result<u8> {
             .filter_map(|d| d.as_str())
             .collect();
         if !departments.is_empty() {
-            println!("  departments no alias maps: {}", departments.join(", "));
+            println!("departments no alias maps: {}", departments.join(", "));
         }
     }
     Ok(0)
 }
 
+/// The service's line: running or not, its schedule, the back-off, the next cycle.
+fn service_line(service: &ServiceState) -> String {
+    let time = |t: &chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    if !service.is_running() {
+        return format!(
+            "service: not running (pid {} started {}, {})",
+            service.pid,
+            time(&service.started_at),
+            service.schedule
+        );
+    }
+    let mut line = format!(
+        "service: running (pid {}) since {}, {}",
+        service.pid,
+        time(&service.started_at),
+        service.schedule
+    );
+    if let Some(since) = &service.running_since {
+        line.push_str(&format!("; a cycle is running since {}", time(since)));
+    }
+    if let Some(quarantine) = &service.quarantine {
+        line.push_str(&format!(
+            "; backing off after {} failed cycles in a row (waits {}; `systemctl reload entrasync` after a fix tries at once)",
+            quarantine.failures,
+            crate::config::format_duration(std::time::Duration::from_secs(quarantine.wait_s))
+        ));
+    }
+    if let Some(next) = &service.next_at {
+        line.push_str(&format!("; next cycle {}", time(next)));
+    }
+    line
+}
+
+/// One kept cycle summary as a line: when, result, how long, what it did.
+fn cycle_line(cycle: &serde_json::Value) -> String {
+    let at = cycle["started_at"]
+        .as_i64()
+        .and_then(|s| chrono::DateTime::from_timestamp(s, 0))
+        .map_or_else(
+            || "?".to_owned(),
+            |t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+        );
+    let millis = cycle["cycle_duration"]
+        .as_u64()
+        .or_else(|| cycle["duration"].as_u64())
+        .unwrap_or(0);
+    let took = format!("{:.1} s", millis as f64 / 1000.0);
+    if cycle["failed"] == true {
+        return format!(
+            "{at}  failed   {took:>8}  {}",
+            cycle["error"].as_str().unwrap_or("")
+        );
+    }
+    let result = if cycle["exit_status"] == 0 {
+        "ok"
+    } else {
+        "partial"
+    };
+    let applied = |word: &str| cycle["applied_by"][word].as_u64().unwrap_or(0);
+    format!(
+        "{at}  {result:<8} {took:>8}  {} in scope; {} created, {} updated, {} deactivated, {} deleted; {} failed, {} held back, {} rule errors",
+        cycle["in_scope"],
+        applied("created") + applied("adopted"),
+        applied("updated"),
+        applied("deactivated"),
+        applied("deleted"),
+        cycle["failure_count"],
+        cycle["plan"]["held"],
+        cycle["rule_error_count"]
+    )
+}
+
 pub(super) fn log(path: &Path, args: &LogArgs) -> anyhow::Result<u8> {
-    let config = load_config(path)?;
+    let config = load_state_config(path)?;
     let snapshot = Snapshot::open_logged(&config.state_dir)?;
     let since = args.since.map_or(0, |ago| {
         std::time::SystemTime::now()

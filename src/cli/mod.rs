@@ -228,3 +228,8 @@ pub(crate) fn load_config(path: &Path) -> Result<config::Config, ConfigError> {
     }
     Ok(config)
 }
+
+/// The config for commands that only read the state directory: no secret is read.
+fn load_state_config(path: &Path) -> Result<config::Config, ConfigError> {
+    config::load_without_secrets(path)
+}

@@ -122,20 +122,36 @@ pub enum ConfigError {
 
 /// Reads and validates the configuration at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    load_with(path, true)
+}
+
+/// [`load`] for the commands that only read the state directory (`status`, `log`, `reset`):
+/// every key is checked, but no secret is read, so they work where the service's credentials
+/// are not (`$CREDENTIALS_DIRECTORY` exists only inside the unit). The secrets are left empty.
+pub fn load_without_secrets(path: &Path) -> Result<Config, ConfigError> {
+    load_with(path, false)
+}
+
+fn load_with(path: &Path, read_secrets: bool) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),
         source,
     })?;
-    parse(&text, path)
+    parse_with(&text, path, read_secrets)
 }
 
 /// Validates configuration text; `path` names it in messages and anchors relative paths.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    parse_with(text, path, true)
+}
+
+fn parse_with(text: &str, path: &Path, read_secrets: bool) -> Result<Config, ConfigError> {
     let raw: RawConfig = toml::from_str(text).map_err(|err| syntax_error(text, path, &err))?;
     Validator {
         path,
         base: path.parent().unwrap_or(Path::new(".")),
         warnings: Vec::new(),
+        read_secrets,
     }
     .config(raw)
 }
@@ -180,6 +196,8 @@ struct Validator<'a> {
     path: &'a Path,
     base: &'a Path,
     warnings: Vec<String>,
+    /// False for commands that need no secret: the secret keys are checked, not read.
+    read_secrets: bool,
 }
 
 impl Validator<'_> {
@@ -371,6 +389,12 @@ impl Validator<'_> {
             return Err(self.invalid(
                 &key(""),
                 format!("is given more than one way; keep exactly one of {name}_file, {name}_env and {name}"),
+            ));
+        }
+        if !self.read_secrets && given.iter().any(|g| *g) {
+            return Ok((
+                Secret::new(String::new()),
+                format!("{} (not read)", key("")),
             ));
         }
         let (value, origin) = if let Some(file) = file {

@@ -401,3 +401,20 @@ fn secret_files_may_live_in_the_credentials_directory() {
         }
     }
 }
+
+#[test]
+fn commands_that_only_read_state_need_no_secret() {
+    let text = GOOD.replace(
+        "client_secret_env = \"ENTRASYNC_TEST_SECRET_SET\"",
+        "client_secret_file = \"$CREDENTIALS_DIRECTORY/nowhere\"",
+    );
+    let path = Path::new("/etc/entrasync/test.toml");
+    let err = parse(&text, path).expect_err("the secret cannot be read here");
+    assert!(err.to_string().contains("client_secret_file"), "{err}");
+    let config = parse_with(&text, path, false).expect("valid without reading the secret");
+    assert_eq!(config.source.client_secret.expose(), "");
+    assert_eq!(config.state_dir, Path::new("/etc/entrasync/state"));
+    let missing = GOOD.replace("client_secret_env = \"ENTRASYNC_TEST_SECRET_SET\"", "");
+    let err = parse_with(&missing, path, false).expect_err("a secret must still be named");
+    assert!(err.to_string().contains("is missing"), "{err}");
+}

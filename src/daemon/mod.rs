@@ -64,7 +64,12 @@ pub async fn run(path: &Path) -> anyhow::Result<u8> {
     let state_dir = config.state_dir.clone();
     let mut service = Service::new(config, metrics.clone())?;
 
-    let (state, watched) = watch::channel(ServiceState::new(Utc::now(), &schedule));
+    let mut initial = ServiceState::new(Utc::now(), &schedule);
+    initial.listen = listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .map(|at| at.to_string());
+    let (state, watched) = watch::channel(initial);
     let shutdown = CancellationToken::new();
     let (reload, reloads) = mpsc::channel(1);
     listen_for_signals(shutdown.clone(), reload)?;

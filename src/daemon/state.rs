@@ -71,6 +71,8 @@ pub struct ServiceState {
     pub consecutive_failures: u32,
     pub quarantine: Option<Quarantine>,
     pub next_at: Option<DateTime<Utc>>,
+    /// Where `/healthz` and `/metrics` are served (`[http] listen`), once listening.
+    pub listen: Option<String>,
 }
 
 impl ServiceState {
@@ -87,6 +89,7 @@ impl ServiceState {
             consecutive_failures: 0,
             quarantine: None,
             next_at: None,
+            listen: None,
         }
     }
 
