@@ -304,3 +304,33 @@ pub async fn cli_setup() -> (Emulator, tempfile::TempDir, PathBuf) {
     std::fs::write(&config, text).expect("the config writes");
     (emulator, dir, config)
 }
+
+/// Runs the binary like [`entrasync`] and asserts that it exits 0.
+pub async fn entrasync_ok(config: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let out = entrasync(config, args).await;
+    assert_exit(&out, 0, &format!("{args:?}"));
+    out
+}
+
+/// Sets a user's department in the emulator's tenant, as an admin would.
+pub fn set_department(emulator: &Emulator, upn: &str, department: &str) {
+    emulator.mutate(|t| {
+        let id = t.user_id_by_upn(upn).expect("the user is in the tenant");
+        t.update_user(&id, serde_json::json!({ "department": department }));
+    });
+}
+
+/// The users of the file target `dir/users.json`, by userName.
+pub fn file_users(dir: &std::path::Path) -> BTreeMap<String, serde_json::Value> {
+    let bytes = std::fs::read(dir.join("users.json")).expect("the file target is written");
+    let document: serde_json::Value = serde_json::from_slice(&bytes).expect("JSON");
+    document["Resources"]
+        .as_array()
+        .expect("a ListResponse")
+        .iter()
+        .map(|u| {
+            let name = u["userName"].as_str().expect("a userName").to_owned();
+            (name, u.clone())
+        })
+        .collect()
+}
