@@ -1,7 +1,8 @@
 //! The binary's command line as an operator meets it (ARCHITECTURE §3): `--help` of every
 //! command, usage errors and configuration errors (exit 2, one line naming the file and the
 //! key), Graph or the target out of reach (exit 1, saying what failed), and `check`'s lines.
-//! Cycles through `plan`, `status`, `log`, `reset` are in `cli_commands_cycles.rs`.
+//! Cycles through `plan` and `once` are in `cli_commands_cycles.rs`; `status`, `log` and `reset`
+//! in `cli_commands_status.rs`.
 
 mod common;
 
