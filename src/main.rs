@@ -10,6 +10,7 @@ use entrasync::cli::{self, Cli};
 fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::init_logging(&cli);
+    let log_format = cli.log_format;
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(err) => {
@@ -20,7 +21,7 @@ fn main() -> ExitCode {
     match runtime.block_on(cli::run(cli)) {
         Ok(status) => ExitCode::from(status),
         Err(err) => {
-            eprintln!("entrasync: {err}");
+            cli::print_error(&err, log_format);
             ExitCode::from(cli::exit_status(&err))
         }
     }

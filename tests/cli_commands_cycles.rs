@@ -206,24 +206,30 @@ async fn once_exits_3_when_one_user_fails_and_the_others_apply() {
     let failures = report["failures"].as_array().expect("failures");
     assert_eq!(failures.len(), 1, "{report}");
     assert_eq!(failures[0]["user_name"], ANNA);
-    assert_eq!(failures[0]["result"], "failed");
+    assert_eq!(failures[0]["result"], "missing");
     let message = failures[0]["message"].as_str().expect("a message");
-    assert!(message.contains("not in the file"), "{message}");
+    assert!(message.contains("creates it again"), "{message}");
     let users = users_in(dir.path());
     assert_eq!(users[BJORN][ENTERPRISE]["department"], "Finance");
     assert!(!users.contains_key(ANNA));
 
     let text = stdout(&run_ok(&config, &["status"]).await);
     assert!(
-        text.contains("; 1 applied, 1 failed; 3 rule errors; exit 3\n"),
+        text.contains("  partial ")
+            && text.contains(
+                "28 in scope; 0 created, 1 updated, 0 deactivated, 0 deleted; 1 failed, 0 held back, 3 rule errors\n"
+            ),
         "{text}"
     );
-    assert!(text.contains(&format!("\n  {ANNA}: {message}\n")), "{text}");
+    assert!(
+        text.contains(&format!("\n    {ANNA}: {message}\n")),
+        "{text}"
+    );
     let text = stdout(&run_ok(&config, &["log", "--user", ANNA]).await);
     assert!(
         text.lines().last().is_some_and(|l| l.contains(&format!(
             " GMT  {:<10} {:<12} {ANNA}: {message}",
-            "update", "failed"
+            "update", "missing"
         ))),
         "{text}"
     );

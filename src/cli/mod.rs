@@ -166,6 +166,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
     }
     match &cli.command {
         Command::Once(args) => {
+            for (flag, values) in [("--user", &args.users), ("--group", &args.groups)] {
+                if values.iter().any(|v| v.trim().is_empty()) {
+                    return Err(UsageError(format!(
+                        "{flag} is empty; give a {} or an object id",
+                        if flag == "--user" {
+                            "userPrincipalName"
+                        } else {
+                            "group's display name"
+                        }
+                    ))
+                    .into());
+                }
+            }
             let options = engine::Options {
                 dry_run: args.dry_run,
                 allow_deprovisions: args.allow_deprovisions,
@@ -204,6 +217,22 @@ impl Command {
 fn running_as_root() -> bool {
     use std::os::unix::fs::MetadataExt;
     std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// Prints the error that ended the command: one line on standard error, a JSON object like
+/// every other line with `--log-format json`.
+pub fn print_error(err: &anyhow::Error, format: LogFormat) {
+    match format {
+        LogFormat::Text => eprintln!("entrasync: {err}"),
+        LogFormat::Json => {
+            let line = serde_json::json!({
+                "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                "level": "ERROR",
+                "fields": {"message": format!("entrasync: {err}"), "exit_status": exit_status(err)},
+            });
+            eprintln!("{line}");
+        }
+    }
 }
 
 /// The contract's exit status for an error: 2 for usage and configuration, else 1.

@@ -172,6 +172,8 @@ pub async fn run<C: Cycles>(
             tokio::pin!(stop);
             loop {
                 tokio::select! {
+                    // A cycle that ends at the bound's very moment counts as finished.
+                    biased;
                     outcome = &mut cycle => break Some(outcome),
                     () = &mut stop => break None,
                     Some(()) = reloads.recv(), if !reload_asked => {

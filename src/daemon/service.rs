@@ -78,6 +78,10 @@ impl Cycles for Service {
                 }
             }
             Err(err) => {
+                tracing::error!(
+                    duration_ms = clock.elapsed().as_millis() as u64,
+                    "the cycle could not run: {err}"
+                );
                 self.metrics
                     .cycle_ended(CycleResult::Failed, clock.elapsed().as_secs_f64());
                 Outcome::Failed {

@@ -166,7 +166,7 @@ async fn a_slow_cycle_delays_the_next_and_cycles_never_overlap() {
     let clock = Clock::tokio_from(at("2026-12-06T10:00:00Z"));
     let script = Script::new(clock, &[(50 * MIN, ok())]);
     let running = start(script, schedule("40m"), MIN);
-    let (script, stopped) = running.stop_after(149 * MIN).await;
+    let (script, stopped) = running.stop_after(149 * MIN + MIN / 2).await;
     assert_eq!(stopped, Stopped::AfterCycle);
     assert_eq!(script.runs.len(), 3, "{:?}", script.runs);
     for pair in script.runs.windows(2) {

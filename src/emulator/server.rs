@@ -181,11 +181,13 @@ impl Route {
 }
 
 fn decode(segment: &str) -> String {
-    reqwest::Url::parse(&format!("http://x/{segment}"))
-        .ok()
-        .and_then(|u| u.path_segments()?.next().map(str::to_owned))
-        .map(|s| s.replace("%20", " "))
-        .unwrap_or_else(|| segment.to_owned())
+    // Form decoding turns `+` into a space, which a path does not, and splits at `&`: keep
+    // both as themselves first.
+    let escaped = segment.replace('+', "%2B").replace('&', "%26");
+    decode_form(&format!("s={escaped}"))
+        .into_iter()
+        .next()
+        .map_or_else(|| segment.to_owned(), |(_, value)| value)
 }
 
 /// Every request comes here.

@@ -95,10 +95,6 @@ pub async fn cycle(
     }
     .await;
     if let Err(err) = &result {
-        tracing::error!(
-            duration_ms = clock.elapsed().as_millis() as u64,
-            "the cycle could not run: {err}"
-        );
         if !options.dry_run {
             // Best effort: `status` shows the failure; a snapshot that cannot take it is
             // itself the error already reported.

@@ -324,10 +324,7 @@ impl Failure {
         Some(Failure {
             user_name: change.user_name.clone(),
             result: applied.word().to_owned(),
-            message: applied
-                .message()
-                .unwrap_or("the target no longer has the user; the next cycle creates it again")
-                .to_owned(),
+            message: applied.message().unwrap_or_default().to_owned(),
         })
     }
 }

@@ -14,7 +14,7 @@ use super::PushedUser;
 
 /// The changes of one update. Every field is `None` or empty when that part did not change.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "snake_case")]
 pub struct Delta {
     /// Attribute → its new value, `None` to remove it (its expression now gives nothing).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]

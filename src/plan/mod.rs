@@ -102,7 +102,7 @@ impl Operation {
 
 /// Why a user is deprovisioned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "snake_case")]
 pub enum Deprovision {
     /// Out of scope in a complete round: left every scoped group, filtered out, disabled.
     LeftScope,

@@ -42,7 +42,7 @@ pub enum Membership {
 
 /// The department a desired user gets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase", tag = "from", content = "name")]
+#[serde(rename_all = "snake_case", tag = "from", content = "name")]
 pub enum DepartmentChoice {
     /// Entra's department matched this department's alias (or is sent as it is, when no
     /// `[[departments]]` are configured).
@@ -59,7 +59,7 @@ pub enum DepartmentChoice {
 
 /// The canonical, target-agnostic user that should exist in the target.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "snake_case")]
 pub struct DesiredUser {
     /// The Entra object id: the identity that never changes.
     pub id: String,
@@ -81,7 +81,7 @@ impl DesiredUser {
 
 /// Why a user in scope cannot be provisioned (fully).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "snake_case")]
 pub enum RuleErrorKind {
     /// No group of the user matches an alias and there is no `default_permission`: the user is
     /// held (neither created nor changed nor removed).
@@ -95,7 +95,7 @@ pub enum RuleErrorKind {
 
 /// A rule error of one user, in the words of the vendors' provisioning logs.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "snake_case")]
 pub struct RuleError {
     pub user_id: String,
     pub user_principal_name: Option<String>,
@@ -105,7 +105,7 @@ pub struct RuleError {
 
 /// What no alias maps: for `entrasync status`, as Stratsys lists "unmapped aliases".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "snake_case")]
 pub struct Unmapped {
     /// Entra department values of users in scope that match no `[[departments]]` alias.
     pub departments: BTreeSet<String>,
@@ -126,7 +126,7 @@ impl Unmapped {
 /// Where a permission alias points now: for `status`, which shows a group renamed in Entra
 /// beside the alias it was bound by.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "snake_case")]
 pub struct AliasStatus {
     pub alias: String,
     pub permission_group: String,
@@ -138,7 +138,7 @@ pub struct AliasStatus {
 
 /// The result of the rules for one cycle.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "snake_case")]
 pub struct Outcome {
     /// Every user that should be in the target, by Entra object id.
     pub desired: BTreeMap<String, DesiredUser>,

@@ -29,11 +29,15 @@ const RECORD_WRITES: usize = 1_000;
 
 /// One line of the provisioning log.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+// snake_case like every report; the aliases read entries that older versions wrote in camelCase.
+#[serde(rename_all = "snake_case")]
 pub struct LogEntry {
     /// When the target answered (Unix seconds).
+    #[serde(alias = "atUnix")]
     pub at_unix: u64,
+    #[serde(alias = "userId")]
     pub user_id: String,
+    #[serde(alias = "userName")]
     pub user_name: String,
     /// `create`, `update`, `deactivate`, `delete`.
     pub operation: String,

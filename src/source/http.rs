@@ -147,6 +147,7 @@ impl GraphHttp {
                 None => {
                     return Err(SourceError::GaveUp {
                         path,
+                        host: origin_of(url),
                         attempts: attempt,
                         waited,
                         last: why,
@@ -156,6 +157,14 @@ impl GraphHttp {
             }
         }
     }
+}
+
+/// `https://graph.microsoft.com`: where a URL goes, without its path and query.
+fn origin_of(url: &str) -> String {
+    reqwest::Url::parse(url).map_or_else(
+        |_| "the configured graph_url".to_owned(),
+        |u| u.origin().ascii_serialization(),
+    )
 }
 
 /// `GET /v1.0/users/delta`: the method and path of a URL, without its query (which may carry

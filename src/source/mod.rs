@@ -56,10 +56,12 @@ pub enum SourceError {
         hint: &'static str,
     },
     #[error(
-        "gave up on {path} after {attempts} attempts and {waited:?} of waiting; last: {last}. The next cycle starts again from the last complete round; raise [source] max_retry_wait if Graph throttles for longer"
+        "gave up on {path} at {host} after {attempts} attempts and {waited:?} of waiting; last: {last}. The next cycle starts again from the last complete round; check the network and [source] graph_url, or raise [source] max_retry_wait if Graph throttles for longer"
     )]
     GaveUp {
         path: String,
+        /// Scheme, host and port: where the requests went.
+        host: String,
         attempts: u32,
         waited: Duration,
         last: String,
@@ -78,6 +80,12 @@ pub enum SourceError {
         "[source] groups: \"{name}\" names several groups ({ids}); write the object id of the one you mean"
     )]
     GroupAmbiguous { name: String, ids: String },
+    #[error("{flag} \"{name}\": {why}; nothing was provisioned")]
+    OnDemand {
+        flag: &'static str,
+        name: String,
+        why: String,
+    },
 }
 
 impl SourceError {
@@ -85,7 +93,9 @@ impl SourceError {
     pub fn is_config_problem(&self) -> bool {
         matches!(
             self,
-            SourceError::GroupNotFound { .. } | SourceError::GroupAmbiguous { .. }
+            SourceError::GroupNotFound { .. }
+                | SourceError::GroupAmbiguous { .. }
+                | SourceError::OnDemand { .. }
         )
     }
 }

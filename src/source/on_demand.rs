@@ -49,7 +49,22 @@ impl Graph {
         let mut found = OnDemand::default();
         let mut wanted: Vec<String> = users.to_vec();
         if !group_entries.is_empty() {
-            let bound = groups::resolve(&self.http, &self.graph, group_entries, bindings).await?;
+            let bound = groups::resolve(&self.http, &self.graph, group_entries, bindings)
+                .await
+                .map_err(|err| match err {
+                    SourceError::GroupNotFound { name } => SourceError::OnDemand {
+                        flag: "--group",
+                        name,
+                        why: "no group has that name or object id in Entra; check the spelling"
+                            .into(),
+                    },
+                    SourceError::GroupAmbiguous { name, ids } => SourceError::OnDemand {
+                        flag: "--group",
+                        name,
+                        why: format!("names several groups ({ids}); give the object id"),
+                    },
+                    other => other,
+                })?;
             for group in bound {
                 let members = groups::list(
                     &self.http,
@@ -75,6 +90,15 @@ impl Graph {
                 }
                 None => found.missing.push(key),
             }
+        }
+        // A user named on the command line must exist; a group's member that vanished
+        // between the two requests is only reported.
+        if let Some(name) = found.missing.iter().find(|m| users.contains(m)) {
+            return Err(SourceError::OnDemand {
+                flag: "--user",
+                name: name.clone(),
+                why: "no user has that userPrincipalName or object id in Entra".into(),
+            });
         }
         Ok(found)
     }

@@ -156,13 +156,9 @@ fn apply_one(users: &mut Vec<Value>, index: &mut Index, change: &Change) -> Appl
             }
         }
         Operation::Update { delta } => {
+            // Gone from the file behind entrasync's back: forget it, the next cycle creates it.
             let Some(i) = position(index, target_id(change)) else {
-                return Applied::Failed {
-                    message: format!(
-                        "{} is not in the file any more; the next cycle creates it again",
-                        change.user_name
-                    ),
-                };
+                return Applied::Missing;
             };
             index.remove(&users[i]);
             let user = &mut users[i];

@@ -89,6 +89,9 @@ impl Applied {
     pub fn message(&self) -> Option<&str> {
         match self {
             Applied::NotOwned { message } | Applied::Failed { message } => Some(message),
+            Applied::Missing => {
+                Some("the target no longer has the user; the next cycle creates it again")
+            }
             _ => None,
         }
     }

@@ -1,6 +1,6 @@
-//! CLI behaviour as it should be, where the binary does otherwise today: each test here fails
-//! until the binary is fixed, so this file is kept apart from `cli_commands*.rs`, which pass.
-//! The doc comment of each test says what happens now and what should.
+//! The command line at its edges: on-demand flags that name nothing, a user gone from the file
+//! target, `log --json` keys, an unreachable Graph, and a fatal error under `--log-format json`.
+//! Each of these was once wrong; the doc comment of each test says what it pins down.
 
 mod common;
 
@@ -20,11 +20,9 @@ fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
-/// Now: the file target answers an update of a user missing from the file with `failed` and
-/// the message "… is not in the file any more; the next cycle creates it again", but the
-/// pushed state keeps the user, so every later cycle plans the same update and fails again
-/// (exit 3 for ever, even after `reset`). Should: as the SCIM target does for a user gone from
-/// the application (`missing`), forget the pushed user so the next cycle creates it again.
+/// A user deleted from the file behind entrasync's back: the update reports `missing` (exit 3),
+/// the pushed user is forgotten, and the next cycle creates the user again (it once failed
+/// the same way for ever).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_missing_from_the_file_target_is_created_again_by_the_next_cycle() {
     let (emulator, dir, config) = cli_setup().await;
@@ -50,10 +48,7 @@ async fn a_user_missing_from_the_file_target_is_created_again_by_the_next_cycle(
     assert_eq!(department, "Finance");
 }
 
-/// Now: `log --json` writes camelCase keys (`atUnix`, `userId`, `userName`), while the cycle
-/// reports of `once --json`, `plan --json` and `status --json` write snake_case (`user_name` in
-/// `table`, `held` and `failures`, `started_at`, `exit_status`). Should: one style; the
-/// entries have `at_unix`, `user_id`, `user_name`, `operation`, `outcome`.
+/// `log --json` uses the snake_case keys of every report: `at_unix`, `user_id`, `user_name`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_json_lines_have_the_snake_case_keys_of_the_reports() {
     let (emulator, _dir, config) = cli_setup().await;
@@ -68,9 +63,8 @@ async fn log_json_lines_have_the_snake_case_keys_of_the_reports() {
     assert_eq!(entry["outcome"], "created");
 }
 
-/// Now: `once --group "No Such Group"` exits 2 with "[source] groups: no group is named …",
-/// sending the operator to a config key that is fine. Should: name the `--group` flag (the
-/// contract: the message names the key, or here the flag, that is wrong).
+/// `once --group` with a name Entra does not have: exit 2 naming `--group`, not `[source]
+/// groups`, which is fine.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_group_given_with_the_group_flag_is_named_as_that_flag() {
     let (_emulator, _dir, config) = cli_setup().await;
@@ -84,9 +78,8 @@ async fn an_unknown_group_given_with_the_group_flag_is_named_as_that_flag() {
     );
 }
 
-/// Now: `once --user nobody@contoso.com` logs a warning "no such user in Entra; nothing is done
-/// for it" and exits 0, as if it had been provisioned. Should: exit 2 naming the user, as
-/// `--group` does for a name that matches nothing (at least not 0: a script cannot tell).
+/// `once --user` with a user Entra does not have: exit 2 naming the user and the flag (a script
+/// must be able to tell it from success).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn once_for_a_user_entra_does_not_have_exits_2_naming_it() {
     let (_emulator, _dir, config) = cli_setup().await;
@@ -99,9 +92,7 @@ async fn once_for_a_user_entra_does_not_have_exits_2_naming_it() {
     );
 }
 
-/// Now: `once --user ""` asks Graph for `GET /v1.0/users/`, gets 400, and exits 1 with "this
-/// is a bug in entrasync … please report it". Should: refuse the empty value before anything
-/// is sent (exit 2, naming --user).
+/// `once --user ""` is refused (exit 2, naming `--user`) before anything is sent to Graph.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_empty_user_flag_exits_2_before_asking_graph() {
     let (emulator, _dir, config) = cli_setup().await;
@@ -115,11 +106,8 @@ async fn an_empty_user_flag_exits_2_before_asking_graph() {
     );
 }
 
-/// Now: `once --user` with a guest's UPN (`…#EXT#@…`) warns "no such user in Entra" and does
-/// nothing (exit 0); by object id the same guest works. The client escapes `#` as `%23` in the
-/// path, as Graph needs; the emulator's path `decode` (src/emulator/server.rs) only undoes
-/// `%20`, so it looks for a UPN with `%23` in it. Should: the emulator percent-decodes the
-/// segment, and the guest is provisioned on demand (here: one update).
+/// A guest by its `…#EXT#@…` UPN: the client escapes `#` in the path and the emulator decodes
+/// it, as Graph does, so the guest is provisioned on demand.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn once_user_finds_a_guest_by_the_ext_upn() {
     let (emulator, dir, config) = cli_setup().await;
@@ -136,10 +124,7 @@ async fn once_user_finds_a_guest_by_the_ext_upn() {
     assert_eq!(file_users(dir.path())[GUEST]["displayName"], "Hanna K.");
 }
 
-/// Now: with Graph on a closed port, `once` and `check` exit 1 (right) with "gave up on GET
-/// /v1.0/groups after 1 attempts and 0ns of waiting; last: cannot connect: Connection refused
-/// …; raise [source] max_retry_wait if Graph throttles for longer": neither the host nor the
-/// key to check, and a hint about throttling. Should: name the Graph URL and `[source]
+/// Graph on a closed port: exit 1, and the message names the Graph URL and `[source]
 /// graph_url`, as the token error names the token URL and `[source] authority_url`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_graph_is_named_by_its_url_and_key() {
@@ -176,10 +161,8 @@ async fn an_unreachable_graph_is_named_by_its_url_and_key() {
     }
 }
 
-/// Now: with `--log-format json`, a command that fails ends with a plain-text line
-/// "entrasync: …" on standard error (main.rs prints it with eprintln!), so a log shipper that
-/// reads JSON lines loses the one line that says why. Should: every line on standard error is
-/// a JSON object, the error among them.
+/// With `--log-format json`, every line on standard error is a JSON object, the final error
+/// among them, so a log shipper keeps the line that says why.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_log_format_json_a_fatal_error_is_a_json_line_too() {
     let dir = tempfile::tempdir().expect("tempdir");
