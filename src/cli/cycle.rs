@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use super::load_config;
+use super::progress::Spinner;
 use super::report::print_report;
 use crate::engine::{self, CycleError};
 use crate::snapshot::Snapshot;
@@ -18,6 +19,7 @@ pub(super) async fn once(
     json: bool,
     users: &[String],
     groups: &[String],
+    text_logs: bool,
 ) -> anyhow::Result<u8> {
     let config = load_config(path)?;
     let snapshot = Snapshot::open_logged(&config.state_dir)?;
@@ -28,7 +30,10 @@ pub(super) async fn once(
         .map(AnyTarget::from_config)
         .transpose()?;
     let report = if users.is_empty() && groups.is_empty() {
-        engine::cycle(&graph, &snapshot, &config, target.as_ref(), options).await?
+        let spinner = Spinner::start(graph.progress(), text_logs);
+        let report = engine::cycle(&graph, &snapshot, &config, target.as_ref(), options).await;
+        spinner.stop().await;
+        report?
     } else {
         engine::on_demand(
             &graph,

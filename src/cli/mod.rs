@@ -17,6 +17,7 @@ use crate::engine::{self, CycleError};
 
 mod cycle;
 mod inspect;
+mod progress;
 mod report;
 
 pub use report::{print_read, print_report};
@@ -39,7 +40,7 @@ pub struct Cli {
     pub quiet: u8,
     /// Run even as root. entrasync needs no privilege (the systemd unit runs it as a dynamic
     /// user); as root it could leave files in the state directory that the service cannot open.
-    #[arg(long, global = true, env = "ENTRASYNC_ALLOW_ROOT")]
+    #[arg(long, global = true, env = "ENTRASYNC_ALLOW_ROOT", value_parser = clap::builder::FalseyValueParser::new())]
     pub allow_root: bool,
     #[command(subcommand)]
     pub command: Command,
@@ -146,7 +147,7 @@ pub fn init_logging(cli: &Cli) {
     };
     let builder = tracing_subscriber::fmt()
         .with_max_level(level)
-        .with_writer(std::io::stderr)
+        .with_writer(progress::LogWriter)
         .with_target(false);
     let _ = match cli.log_format {
         LogFormat::Text => builder
@@ -183,14 +184,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<u8> {
                 dry_run: args.dry_run,
                 allow_deprovisions: args.allow_deprovisions,
             };
-            cycle::once(&cli.config, options, args.json, &args.users, &args.groups).await
+            cycle::once(
+                &cli.config,
+                options,
+                args.json,
+                &args.users,
+                &args.groups,
+                cli.log_format == LogFormat::Text,
+            )
+            .await
         }
         Command::Plan(args) => {
             let options = engine::Options {
                 dry_run: true,
                 allow_deprovisions: false,
             };
-            cycle::once(&cli.config, options, args.json, &[], &[]).await
+            cycle::once(
+                &cli.config,
+                options,
+                args.json,
+                &[],
+                &[],
+                cli.log_format == LogFormat::Text,
+            )
+            .await
         }
         Command::Status(args) => inspect::status(&cli.config, args),
         Command::Log(args) => inspect::log(&cli.config, args),

@@ -54,6 +54,7 @@ async fn run<F: Fold>(
             Ok(page) => {
                 stats.pages += 1;
                 stats.objects += page.value.len() as u64;
+                http.page_read(page.value.len());
                 for entry in page.value {
                     folded.add(entry);
                 }

@@ -5,6 +5,8 @@
 //! status means. It never logs a URL's query (delta tokens) or a token, only the path.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
@@ -39,6 +41,25 @@ pub struct GraphHttp {
     policy: RetryPolicy,
     jitter: Jitter,
     requests: RequestCounts,
+    progress: Arc<ReadProgress>,
+}
+
+/// How far the rounds of this client have read, for a progress display: pages and the objects
+/// on them (users, groups, removals), retries and repeats included.
+#[derive(Debug, Default)]
+pub struct ReadProgress {
+    pages: AtomicU64,
+    objects: AtomicU64,
+}
+
+impl ReadProgress {
+    /// Pages and objects read so far.
+    pub fn read(&self) -> (u64, u64) {
+        (
+            self.pages.load(Ordering::Relaxed),
+            self.objects.load(Ordering::Relaxed),
+        )
+    }
 }
 
 impl GraphHttp {
@@ -49,6 +70,7 @@ impl GraphHttp {
             policy,
             jitter: Jitter::new(),
             requests: RequestCounts::default(),
+            progress: Arc::default(),
         }
     }
 
@@ -64,6 +86,19 @@ impl GraphHttp {
     /// Answers from Graph so far, by HTTP status.
     pub fn requests_by_status(&self) -> BTreeMap<u16, u64> {
         self.requests.by_status()
+    }
+
+    /// Counts a page of `objects` as read.
+    pub fn page_read(&self, objects: usize) {
+        self.progress.pages.fetch_add(1, Ordering::Relaxed);
+        self.progress
+            .objects
+            .fetch_add(objects as u64, Ordering::Relaxed);
+    }
+
+    /// A shared view of how far reading has come.
+    pub fn progress(&self) -> Arc<ReadProgress> {
+        self.progress.clone()
     }
 
     pub fn auth(&self) -> &TokenSource {

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 pub use crate::retry::RetryPolicy;
 pub use groups::looks_like_object_id;
+pub use http::ReadProgress;
 pub use model::*;
 pub use on_demand::{OnDemand, OnDemandUser};
 
@@ -139,6 +140,11 @@ impl Graph {
     /// Requests sent to Graph so far by this client.
     pub fn requests(&self) -> u64 {
         self.http.requests()
+    }
+
+    /// How far the delta rounds have read, shared (for a progress display).
+    pub fn progress(&self) -> std::sync::Arc<ReadProgress> {
+        self.http.progress()
     }
 
     /// Answers from Graph so far, by HTTP status (tokens not included).
