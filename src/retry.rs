@@ -88,14 +88,31 @@ impl Jitter {
 
     /// A number in [0, 1).
     pub fn next(&self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// 64 random-looking bits (not for secrets).
+    pub fn next_u64(&self) -> u64 {
         let mut z = self
             .0
             .fetch_add(0x9E37_79B9_7F4A_7C15, std::sync::atomic::Ordering::Relaxed)
             .wrapping_add(0x9E37_79B9_7F4A_7C15);
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        (z >> 11) as f64 / (1u64 << 53) as f64
+        z ^ (z >> 31)
+    }
+
+    /// A random GUID-shaped string (`8-4-4-4-12` hex digits).
+    pub fn guid(&self) -> String {
+        let (a, b) = (self.next_u64(), self.next_u64());
+        format!(
+            "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+            a >> 32,
+            (a >> 16) & 0xffff,
+            a & 0xffff,
+            b >> 48,
+            b & 0xffff_ffff_ffff
+        )
     }
 }
 
@@ -182,5 +199,15 @@ mod tests {
             let x = j.next();
             assert!((0.0..1.0).contains(&x), "{x}");
         }
+    }
+
+    #[test]
+    fn guids_have_the_shape_and_differ() {
+        let j = Jitter::new();
+        let (a, b) = (j.guid(), j.guid());
+        assert_ne!(a, b);
+        let parts: Vec<usize> = a.split('-').map(str::len).collect();
+        assert_eq!(parts, [8, 4, 4, 4, 12], "{a}");
+        assert!(a.chars().all(|c| c == '-' || c.is_ascii_hexdigit()), "{a}");
     }
 }

@@ -293,14 +293,30 @@ impl Target for ScimTarget {
             url: self.describe.trim_start_matches("SCIM ").to_owned(),
             detail,
         };
-        let filter = "externalId eq \"entrasync-connection-test\"";
+        // As Entra's "Test connection": a user that cannot exist, by a random GUID in the first
+        // match attribute; the answer must be 200 with an empty ListResponse.
+        let attribute = self
+            .match_attributes
+            .first()
+            .map_or("externalId", String::as_str);
+        let filter = format!(
+            "{attribute} eq {}",
+            patch::filter_string(&crate::retry::Jitter::new().guid())
+        );
         let reply = self
             .client
-            .send(Method::GET, "/Users", &[("filter", filter)], None)
+            .send(Method::GET, "/Users", &[("filter", &filter)], None)
             .await
             .map_err(unavailable)?;
+        let empty_list = reply.body.as_ref().is_some_and(|body| {
+            body["totalResults"].as_u64() == Some(0)
+                || body["Resources"].as_array().is_some_and(Vec::is_empty)
+        });
         match reply.status {
-            StatusCode::OK => Ok(()),
+            StatusCode::OK if empty_list => Ok(()),
+            StatusCode::OK => Err(unavailable(format!(
+                "GET /Users?filter={filter} answered 200 but not with an empty ListResponse for a user that cannot exist; check [target] url (the SCIM base, such as https://app.example.com/scim/v2) and that the endpoint filters"
+            ))),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(unavailable(format!(
                 "{}; check the bearer token in [target] token_file or token_env",
                 reply.describe()
