@@ -111,6 +111,11 @@ fn every_vendor_example_loads_and_says_what_its_guide_says() {
                 );
             }
             "syncro" => {
+                assert_eq!(
+                    config.schedule.to_string(),
+                    "cron \"0 0 * * * *\" (UTC)",
+                    "hourly"
+                );
                 assert!(rules.scope_groups.is_empty(), "filter-only");
                 assert!(rules.filter.departments.is_none(), "\"All\" departments");
                 assert_eq!(
