@@ -332,6 +332,13 @@ async fn on_demand_provisions_only_the_named_users_and_leaves_the_delta_links() 
         answer["plan"]["updates"], 0,
         "the team's others are as they were"
     );
+    assert_eq!(answer["on_demand"], true);
+    let status = entrasync(&config, &["status"]).await;
+    let text = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        text.contains(" on demand; 1 created"),
+        "status tells on-demand runs apart: {text}"
+    );
 
     // The next full cycle reads what happened since, from the links: Bjorn, once.
     let out = entrasync(&config, &["once", "--json"]).await;

@@ -153,9 +153,14 @@ fn cycle_line(cycle: &serde_json::Value) -> String {
     } else {
         "partial"
     };
+    let scope = if cycle["on_demand"] == true {
+        "on demand"
+    } else {
+        "in scope"
+    };
     let applied = |word: &str| cycle["applied_by"][word].as_u64().unwrap_or(0);
     format!(
-        "{at}  {result:<8} {took:>8}  {} in scope; {} created, {} updated, {} deactivated, {} deleted; {} failed, {} held back, {} rule errors",
+        "{at}  {result:<8} {took:>8}  {} {scope}; {} created, {} updated, {} deactivated, {} deleted; {} failed, {} held back, {} rule errors",
         cycle["in_scope"],
         applied("created") + applied("adopted"),
         applied("updated"),

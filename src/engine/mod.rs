@@ -247,6 +247,7 @@ async fn provision(
             .map(|c| PlanLine::of(c, pushed.get(&c.id)))
             .collect(),
         dry_run: options.dry_run,
+        on_demand: only.is_some(),
         target: target.map(Target::describe),
         applied: 0,
         applied_by: BTreeMap::new(),

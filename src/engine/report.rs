@@ -102,6 +102,9 @@ pub struct CycleReport {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub held: Vec<PlanLine>,
     pub dry_run: bool,
+    /// Provisioning on demand (`once --user/--group`): only the named users were read and
+    /// planned.
+    pub on_demand: bool,
     /// Where the changes went; `None` when nothing was applied.
     pub target: Option<String>,
     /// Changes the target confirmed.
