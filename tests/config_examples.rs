@@ -25,7 +25,10 @@ fn the_commented_example_loads() {
         config.source.groups,
         ["Stratsys Full Users", "Stratsys Readers"]
     );
-    assert_eq!(config.source.client_secret.expose(), "example-secret");
+    assert_eq!(
+        config.source.credential.secret().map(|s| s.expose()),
+        Some("example-secret")
+    );
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
 }
 

@@ -10,6 +10,7 @@ mod duration;
 mod raw;
 mod rules;
 mod schedule;
+mod secrets;
 mod target;
 
 use std::net::IpAddr;
@@ -26,8 +27,9 @@ pub use rules::{
 pub use schedule::{CronSchedule, Schedule};
 pub use target::{DeprovisionConfig, Dialect, PermissionsAs, ScimConfig, TargetConfig, TargetKind};
 
-use crate::secret::Secret;
+use crate::credential::Credential;
 use raw::{RawConfig, RawSource};
+use secrets::SecretKeys;
 
 /// Where the config is looked for when `--config` is not given and `$ENTRASYNC_CONFIG` is unset.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/entrasync/entrasync.toml";
@@ -79,7 +81,8 @@ pub enum Members {
 pub struct SourceConfig {
     pub tenant_id: String,
     pub client_id: String,
-    pub client_secret: Secret,
+    /// The client secret or certificate the app signs in with.
+    pub credential: Credential,
     /// Where the secret came from, for messages that must not show it ("client_secret_file
     /// /run/credentials/...").
     pub secret_origin: String,
@@ -184,14 +187,6 @@ fn syntax_error(text: &str, path: &Path, err: &toml::de::Error) -> ConfigError {
     }
 }
 
-/// The keys of one secret: `{name}`, `{name}_file`, `{name}_env` in `section`.
-struct SecretKeys {
-    section: &'static str,
-    name: &'static str,
-    /// What the secret is, for the message when none is given.
-    what: &'static str,
-}
-
 struct Validator<'a> {
     path: &'a Path,
     base: &'a Path,
@@ -291,28 +286,18 @@ impl Validator<'_> {
         Schedule::parse(text).map_err(|why| self.invalid("schedule", why))
     }
 
-    fn source(&mut self, raw: RawSource) -> Result<SourceConfig, ConfigError> {
+    fn source(&mut self, mut raw: RawSource) -> Result<SourceConfig, ConfigError> {
         let tenant_id = self.required(
             "[source] tenant_id",
-            raw.tenant_id,
+            raw.tenant_id.take(),
             "the directory (tenant) id or a verified domain such as contoso.onmicrosoft.com",
         )?;
         let client_id = self.required(
             "[source] client_id",
-            raw.client_id,
+            raw.client_id.take(),
             "the application (client) id of the app registration",
         )?;
-        let keys = SecretKeys {
-            section: "[source]",
-            name: "client_secret",
-            what: "the app registration's client secret",
-        };
-        let (client_secret, secret_origin) = self.secret(
-            keys,
-            raw.client_secret,
-            raw.client_secret_file,
-            raw.client_secret_env,
-        )?;
+        let (credential, secret_origin) = self.credential(&mut raw)?;
         let authority_url = self.url(
             "[source] authority_url",
             raw.authority_url
@@ -347,7 +332,7 @@ impl Validator<'_> {
         Ok(SourceConfig {
             tenant_id,
             client_id,
-            client_secret,
+            credential,
             secret_origin,
             authority_url,
             graph_url,
@@ -369,73 +354,6 @@ impl Validator<'_> {
             Some(_) => Err(self.invalid(key, format!("is empty; set it to {what}"))),
             None => Err(self.invalid(key, format!("is missing; set it to {what}"))),
         }
-    }
-
-    fn secret(
-        &mut self,
-        keys: SecretKeys,
-        inline: Option<String>,
-        file: Option<PathBuf>,
-        env: Option<String>,
-    ) -> Result<(Secret, String), ConfigError> {
-        let SecretKeys {
-            section,
-            name,
-            what,
-        } = keys;
-        let key = |suffix: &str| format!("{section} {name}{suffix}");
-        let given = [inline.is_some(), file.is_some(), env.is_some()];
-        if given.iter().filter(|g| **g).count() > 1 {
-            return Err(self.invalid(
-                &key(""),
-                format!("is given more than one way; keep exactly one of {name}_file, {name}_env and {name}"),
-            ));
-        }
-        if !self.read_secrets && given.iter().any(|g| *g) {
-            return Ok((
-                Secret::new(String::new()),
-                format!("{} (not read)", key("")),
-            ));
-        }
-        let (value, origin) = if let Some(file) = file {
-            let file = expand_credentials_directory(&file, std::env::var_os(CREDENTIALS_DIRECTORY))
-                .map_err(|why| self.invalid(&key("_file"), why))?;
-            let file = self.resolve(file);
-            let text = std::fs::read_to_string(&file).map_err(|err| {
-                self.invalid(&key("_file"), format!("{}: cannot be read ({err}); check the path and that the entrasync user may read it", file.display()))
-            })?;
-            (text, format!("{name}_file {}", file.display()))
-        } else if let Some(variable) = env {
-            let text = std::env::var(&variable).map_err(|_| {
-                self.invalid(
-                    &key("_env"),
-                    format!(
-                        "names the environment variable {variable}, which is not set (or not UTF-8)"
-                    ),
-                )
-            })?;
-            (text, format!("{name}_env {variable}"))
-        } else if let Some(text) = inline {
-            self.warnings.push(format!(
-                "{}: {} is written in the file; move it to {name}_file or {name}_env so it stays out of backups and version control",
-                self.path.display(),
-                key("")
-            ));
-            (text, format!("{name} in the configuration"))
-        } else {
-            return Err(self.invalid(
-                &key("_file"),
-                format!("is missing: give {what} as {name}_file (recommended) or {name}_env"),
-            ));
-        };
-        let value = value.trim_end_matches(['\r', '\n']).to_owned();
-        if value.trim().is_empty() {
-            return Err(self.invalid(
-                &format!("{section} {}", name.replace('_', " ")),
-                format!("from {origin} is empty; put the secret's value there"),
-            ));
-        }
-        Ok((Secret::new(value), origin))
     }
 
     fn url(&self, key: &str, text: &str) -> Result<Url, ConfigError> {
@@ -497,31 +415,6 @@ impl Validator<'_> {
                 Err(why) => Err(self.invalid(key, why)),
             },
         }
-    }
-}
-
-/// The variable systemd sets to the folder of the unit's `LoadCredential=` files.
-const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
-
-/// A secret file path may start with `$CREDENTIALS_DIRECTORY` (or `${CREDENTIALS_DIRECTORY}`),
-/// so one config works under systemd's `LoadCredential=` whatever the unit's name.
-fn expand_credentials_directory(
-    path: &Path,
-    directory: Option<std::ffi::OsString>,
-) -> Result<PathBuf, String> {
-    let text = path.to_string_lossy();
-    let rest = ["${CREDENTIALS_DIRECTORY}", "$CREDENTIALS_DIRECTORY"]
-        .iter()
-        .find_map(|prefix| text.strip_prefix(prefix));
-    let Some(rest) = rest else {
-        return Ok(path.to_path_buf());
-    };
-    match directory {
-        Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir).join(rest.trim_start_matches('/'))),
-        _ => Err(format!(
-            "{} starts with $CREDENTIALS_DIRECTORY, which is not set: systemd sets it for a unit with LoadCredential=; outside systemd give the file's own path",
-            path.display()
-        )),
     }
 }
 

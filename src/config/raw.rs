@@ -95,6 +95,7 @@ pub struct RawSource {
     pub client_secret: Option<String>,
     pub client_secret_file: Option<PathBuf>,
     pub client_secret_env: Option<String>,
+    pub client_certificate_file: Option<PathBuf>,
     pub authority_url: Option<String>,
     pub graph_url: Option<String>,
     pub groups: Option<Vec<String>>,

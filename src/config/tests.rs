@@ -1,5 +1,6 @@
 //! Table tests of configuration validation: each bad file names its key and says what to do.
 
+use super::secrets::expand_credentials_directory;
 use super::*;
 
 const GOOD: &str = r#"
@@ -24,7 +25,10 @@ fn a_good_file_gets_its_defaults() {
     let config = load_text(GOOD).expect("valid");
     assert_eq!(config.state_dir, Path::new("/etc/entrasync/state"));
     assert_eq!(config.schedule, Schedule::Every(Duration::from_secs(2400)));
-    assert_eq!(config.source.client_secret.expose(), "s3cret-value");
+    assert_eq!(
+        config.source.credential.secret().map(|s| s.expose()),
+        Some("s3cret-value")
+    );
     assert_eq!(
         config.source.secret_origin,
         "client_secret_env ENTRASYNC_TEST_SECRET_SET"
@@ -45,7 +49,10 @@ fn an_inline_secret_works_but_warns_without_showing_it() {
         "client_secret = \"inline-secret-xyz\"",
     );
     let config = load_text(&text).expect("valid");
-    assert_eq!(config.source.client_secret.expose(), "inline-secret-xyz");
+    assert_eq!(
+        config.source.credential.secret().map(|s| s.expose()),
+        Some("inline-secret-xyz")
+    );
     assert_eq!(config.warnings.len(), 1);
     assert!(config.warnings[0].contains("client_secret_file"));
     assert!(!config.warnings[0].contains("inline-secret-xyz"));
@@ -412,9 +419,53 @@ fn commands_that_only_read_state_need_no_secret() {
     let err = parse(&text, path).expect_err("the secret cannot be read here");
     assert!(err.to_string().contains("client_secret_file"), "{err}");
     let config = parse_with(&text, path, false).expect("valid without reading the secret");
-    assert_eq!(config.source.client_secret.expose(), "");
+    assert_eq!(
+        config.source.credential.secret().map(|s| s.expose()),
+        Some("")
+    );
     assert_eq!(config.state_dir, Path::new("/etc/entrasync/state"));
     let missing = GOOD.replace("client_secret_env = \"ENTRASYNC_TEST_SECRET_SET\"", "");
     let err = parse_with(&missing, path, false).expect_err("a secret must still be named");
     assert!(err.to_string().contains("is missing"), "{err}");
+}
+
+#[test]
+fn a_certificate_is_the_other_credential() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/client-certificate.pem"
+    );
+    let secret_line = "client_secret_env = \"ENTRASYNC_TEST_SECRET_SET\"";
+    let with = |line: &str| GOOD.replace(secret_line, line);
+    let config = load_text(&with(&format!("client_certificate_file = \"{fixture}\"")))
+        .expect("a certificate with its key loads");
+    assert!(config.source.credential.secret().is_none());
+    assert!(
+        config.source.secret_origin.contains("x5t#S256"),
+        "{}",
+        config.source.secret_origin
+    );
+    let cases = [
+        (
+            format!("{secret_line}\nclient_certificate_file = \"{fixture}\""),
+            "keep one",
+        ),
+        (
+            "client_certificate_file = \"/nowhere/cert.pem\"".to_owned(),
+            "cannot be read",
+        ),
+        (
+            format!(
+                "client_certificate_file = \"{}/Cargo.toml\"",
+                env!("CARGO_MANIFEST_DIR")
+            ),
+            "holds no certificate",
+        ),
+    ];
+    for (line, want) in cases {
+        let err = load_text(&with(&line)).expect_err(want).to_string();
+        assert!(err.contains("[source] client_certificate_file"), "{err}");
+        assert!(err.contains(want), "{err}");
+        assert!(!err.contains("PRIVATE KEY"), "{err}");
+    }
 }

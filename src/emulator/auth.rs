@@ -56,8 +56,8 @@ pub fn token(shared: &Shared, tenant: &str, body: &[u8]) -> Response {
             ),
         );
     }
-    match field("client_secret") {
-        None => {
+    match (field("client_secret"), field("client_assertion")) {
+        (None, None) => {
             return refuse(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
@@ -65,7 +65,7 @@ pub fn token(shared: &Shared, tenant: &str, body: &[u8]) -> Response {
                 "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
             );
         }
-        Some(secret) if secret != shared.client_secret => {
+        (Some(secret), None) if secret != shared.client_secret => {
             return refuse(
                 StatusCode::UNAUTHORIZED,
                 "invalid_client",
@@ -73,7 +73,35 @@ pub fn token(shared: &Shared, tenant: &str, body: &[u8]) -> Response {
                 "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app.",
             );
         }
-        Some(_) => {}
+        (Some(_), None) => {}
+        (None, Some(jwt)) => {
+            if field("client_assertion_type") != Some(crate::credential::ASSERTION_TYPE) {
+                return refuse(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    50_027,
+                    "client_assertion_type must be urn:ietf:params:oauth:client-assertion-type:jwt-bearer.",
+                );
+            }
+            let token_url = format!("{}/{tenant}/oauth2/v2.0/token", shared.base_url);
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let certificate = shared.options.certificate.as_deref();
+            if let Err((code, text)) =
+                super::assertion::check(jwt, certificate, &client_id, &token_url, now)
+            {
+                return refuse(StatusCode::UNAUTHORIZED, "invalid_client", code, &text);
+            }
+        }
+        (Some(_), Some(_)) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                7000218,
+                "Only one of 'client_assertion' and 'client_secret' may be presented.",
+            );
+        }
     }
     let scope_ok = field("scope")
         .is_some_and(|s| s.split(' ').all(|s| s.ends_with("/.default")) && !s.is_empty());

@@ -8,6 +8,7 @@
 //! more than 50 ids in a filter). Tests change its [`Tenant`] while it runs, count its requests
 //! and inject faults ([`FaultRule`]).
 
+mod assertion;
 mod auth;
 mod cursor;
 mod delta;
@@ -46,6 +47,9 @@ pub struct EmulatorOptions {
     pub list_page_size: usize,
     /// `expires_in` of the access tokens it issues.
     pub token_lifetime: Duration,
+    /// A certificate registered on the app (PEM): client assertions signed with its key are
+    /// accepted as well as the client secret.
+    pub certificate: Option<String>,
 }
 
 impl Default for EmulatorOptions {
@@ -56,6 +60,7 @@ impl Default for EmulatorOptions {
             group_page_size: 100,
             list_page_size: 100,
             token_lifetime: Duration::from_secs(3599),
+            certificate: None,
         }
     }
 }

@@ -13,6 +13,7 @@ use oauth2::{AuthType, ClientId, ClientSecret, RequestTokenError, Scope, TokenRe
 
 use super::SourceError;
 use crate::config::SourceConfig;
+use crate::credential::{ASSERTION_TYPE, ClientCertificate, Credential};
 use crate::secret::Secret;
 
 /// Tokens are renewed this long before Graph would reject them.
@@ -31,7 +32,7 @@ pub struct TokenSource {
     token_url: String,
     tenant_id: String,
     client_id: String,
-    secret: Secret,
+    credential: Credential,
     secret_origin: String,
     scope: String,
     cached: tokio::sync::Mutex<Option<Cached>>,
@@ -46,7 +47,7 @@ impl TokenSource {
             token_url: format!("{authority}/{}/oauth2/v2.0/token", config.tenant_id),
             tenant_id: config.tenant_id.clone(),
             client_id: config.client_id.clone(),
-            secret: config.client_secret.clone(),
+            credential: config.credential.clone(),
             secret_origin: config.secret_origin.clone(),
             scope: format!("{graph}/.default"),
             cached: tokio::sync::Mutex::new(None),
@@ -88,18 +89,30 @@ impl TokenSource {
             ),
         })?;
         let client = BasicClient::new(ClientId::new(self.client_id.clone()))
-            .set_client_secret(ClientSecret::new(self.secret.expose().to_owned()))
             .set_token_uri(token_url)
             .set_auth_type(AuthType::RequestBody);
+        let client = match &self.credential {
+            Credential::Secret(secret) => {
+                client.set_client_secret(ClientSecret::new(secret.expose().to_owned()))
+            }
+            // No secret: the assertion goes in the body as extra parameters.
+            Credential::Certificate(_) => client,
+        };
         let send = |request: oauth2::HttpRequest| send(self.http.clone(), request);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let result = client
+            let mut exchange = client
                 .exchange_client_credentials()
-                .add_scope(Scope::new(self.scope.clone()))
-                .request_async(&send)
-                .await;
+                .add_scope(Scope::new(self.scope.clone()));
+            let assertion;
+            if let Credential::Certificate(certificate) = &self.credential {
+                assertion = self.assertion(certificate)?;
+                exchange = exchange
+                    .add_extra_param("client_assertion_type", ASSERTION_TYPE)
+                    .add_extra_param("client_assertion", assertion.expose());
+            }
+            let result = exchange.request_async(&send).await;
             let failure = match result {
                 Ok(response) => {
                     let lifetime = response.expires_in().unwrap_or(Duration::from_secs(3599));
@@ -123,6 +136,20 @@ impl TokenSource {
                 }
             }
         }
+    }
+
+    /// A fresh client assertion signed with `certificate`.
+    fn assertion(&self, certificate: &ClientCertificate) -> Result<Secret, SourceError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let jti = crate::retry::Jitter::new().guid();
+        certificate
+            .assertion(&self.client_id, &self.token_url, now, &jti)
+            .map_err(|detail| SourceError::Auth {
+                tenant: self.tenant_id.clone(),
+                detail,
+            })
     }
 
     /// One line: the AADSTS code, what Entra said (first line only) and what to do.
@@ -174,6 +201,8 @@ impl TokenSource {
             Some(7_000_215) => format!("the client secret is wrong: put the secret's Value (not its Secret ID) from the app registration's Certificates & secrets into {origin}"),
             Some(7_000_222) => format!("the client secret has expired: create a new one under the app registration's Certificates & secrets and put it into {origin}"),
             Some(7_000_218) => format!("no secret reached the token endpoint: check that {origin} holds the secret"),
+            Some(700_027) => format!("Entra does not know the certificate that signed the client assertion: upload its public part (the .cer or the certificate in {origin}) under the app registration's Certificates & secrets"),
+            Some(700_024) => "the client assertion is outside its valid time: check this machine's clock (NTP)".to_owned(),
             Some(700_016) => format!("no application with client id {} exists in tenant {}: check [source] client_id and tenant_id, and that the app is registered in (or consented to by) that tenant", self.client_id, self.tenant_id),
             Some(90_002) => format!("tenant {} does not exist: check [source] tenant_id", self.tenant_id),
             Some(70_011) => "the scope was refused: check [source] graph_url (it must be the Graph root, such as https://graph.microsoft.com)".to_owned(),
