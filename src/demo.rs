@@ -16,10 +16,8 @@ use serde_json::json;
 use crate::cli::print_report;
 use crate::config;
 use crate::emulator::{Emulator, Tenant};
-use crate::engine::{self, CycleError, Options};
+use crate::engine::{self, Options};
 use crate::snapshot::Snapshot;
-use crate::source::Graph;
-use crate::target::AnyTarget;
 
 /// Where the demo writes its config, secret and state, relative to the working directory.
 pub const DEMO_DIR: &str = "entrasync-demo";
@@ -64,12 +62,7 @@ pub async fn run_in(dir: &Path) -> anyhow::Result<u8> {
             .with_context(|| format!("cannot clear {}", users_file.display()))?;
     }
     let snapshot = Snapshot::open(&state_dir)?.snapshot;
-    let graph = Graph::new(&config.source).map_err(CycleError::from)?;
-    let target = config
-        .target
-        .as_ref()
-        .map(AnyTarget::from_config)
-        .transpose()?;
+    let (graph, target) = engine::connect(&config)?;
     let cycle = || {
         engine::cycle(
             &graph,

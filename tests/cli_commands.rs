@@ -9,10 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::{
-    DEMO_GROUPS, assert_exit, cli_setup, closed_url, demo_tenant, entrasync, write_config,
-};
-use entrasync::emulator::{Emulator, EmulatorOptions};
+use common::{assert_exit, cli_setup, closed_url, demo_setup, entrasync};
 
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -333,23 +330,14 @@ async fn once_and_check_exit_1_when_the_token_endpoint_cannot_be_reached() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn once_and_check_exit_1_when_graph_cannot_be_reached() {
-    let emulator = Emulator::start(demo_tenant(), EmulatorOptions::default())
-        .await
-        .expect("the emulator starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(
-        &dir,
-        &emulator,
-        &DEMO_GROUPS,
-        "direct",
-        &emulator.client_secret(),
-    );
+    let (emulator, _dir, config) = demo_setup("").await;
     // Tokens come from the emulator; Graph is a closed port.
+    let closed = closed_url();
     let text = std::fs::read_to_string(&config).expect("reads");
     let text = text
         .replacen(
             &format!("graph_url = {:?}", emulator.base_url()),
-            &format!("graph_url = {:?}", closed_url()),
+            &format!("graph_url = {closed:?}"),
             1,
         )
         .replacen("max_retry_wait = \"3s\"", "max_retry_wait = \"1s\"", 1);
@@ -358,12 +346,17 @@ async fn once_and_check_exit_1_when_graph_cannot_be_reached() {
         entrasync(&config, &["once"]),
         entrasync(&config, &["check"])
     );
+    let host = closed.trim_start_matches("http://");
     for (name, out) in [("once", &once), ("check", &check)] {
         assert_exit(out, 1, name);
         let err = stderr(out);
         assert!(
             err.contains("GET /v1.0/") && err.contains("cannot connect"),
             "{name} says what failed: {err}"
+        );
+        assert!(
+            err.contains(host) && err.contains("[source] graph_url"),
+            "{name} names the URL and the key to check: {err}"
         );
     }
     let lines: Vec<String> = stdout(&check).lines().map(str::to_owned).collect();

@@ -11,7 +11,7 @@ use common::{
     assert_exit, cli_setup, entrasync, entrasync_ok as run_ok, file_users as users_in,
     set_department, stdout_json,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 const ANNA: &str = "anna.berg@contoso.com";
 const BJORN: &str = "bjorn.dahl@contoso.com";
@@ -187,13 +187,7 @@ async fn once_exits_3_when_one_user_fails_and_the_others_apply() {
     let (emulator, dir, config) = cli_setup().await;
     run_ok(&config, &["once"]).await;
     // Anna goes missing from the file behind entrasync's back; then she and Bjorn change.
-    let path = dir.path().join("users.json");
-    let mut document: Value =
-        serde_json::from_slice(&std::fs::read(&path).expect("reads")).expect("JSON");
-    let resources = document["Resources"].as_array_mut().expect("a list");
-    resources.retain(|u| u["userName"] != ANNA);
-    document["totalResults"] = json!(resources.len());
-    std::fs::write(&path, document.to_string()).expect("writes");
+    common::remove_from_file_target(dir.path(), ANNA);
     set_department(&emulator, ANNA, "Finance");
     set_department(&emulator, BJORN, "Finance");
 

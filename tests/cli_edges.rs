@@ -1,5 +1,5 @@
 //! The command line at its edges: on-demand flags that name nothing, a user gone from the file
-//! target, `log --json` keys, an unreachable Graph, and a fatal error under `--log-format json`.
+//! target, `log --json` keys, and a fatal error under `--log-format json`.
 //! Each of these was once wrong; the doc comment of each test says what it pins down.
 
 mod common;
@@ -7,10 +7,9 @@ mod common;
 use std::process::Output;
 
 use common::{
-    DEMO_GROUPS, assert_exit, cli_setup, closed_url, demo_tenant, entrasync, entrasync_ok,
-    file_users, set_department, stdout_json, write_config,
+    assert_exit, cli_setup, entrasync, entrasync_ok, file_users, remove_from_file_target,
+    set_department, stdout_json,
 };
-use entrasync::emulator::{Emulator, EmulatorOptions};
 use serde_json::{Value, json};
 
 const ANNA: &str = "anna.berg@contoso.com";
@@ -27,13 +26,7 @@ fn stderr(out: &Output) -> String {
 async fn a_user_missing_from_the_file_target_is_created_again_by_the_next_cycle() {
     let (emulator, dir, config) = cli_setup().await;
     entrasync_ok(&config, &["once"]).await;
-    let path = dir.path().join("users.json");
-    let mut document: Value =
-        serde_json::from_slice(&std::fs::read(&path).expect("reads")).expect("JSON");
-    let resources = document["Resources"].as_array_mut().expect("a list");
-    resources.retain(|u| u["userName"] != ANNA);
-    document["totalResults"] = json!(resources.len());
-    std::fs::write(&path, document.to_string()).expect("writes");
+    remove_from_file_target(dir.path(), ANNA);
     set_department(&emulator, ANNA, "Finance");
     let out = entrasync(&config, &["once"]).await;
     assert_exit(&out, 3, "the update fails");
@@ -122,43 +115,6 @@ async fn once_user_finds_a_guest_by_the_ext_upn() {
     assert_eq!(report["in_scope"], 1, "{report}");
     assert_eq!(report["plan"]["updates"], 1, "{report}");
     assert_eq!(file_users(dir.path())[GUEST]["displayName"], "Hanna K.");
-}
-
-/// Graph on a closed port: exit 1, and the message names the Graph URL and `[source]
-/// graph_url`, as the token error names the token URL and `[source] authority_url`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unreachable_graph_is_named_by_its_url_and_key() {
-    let emulator = Emulator::start(demo_tenant(), EmulatorOptions::default())
-        .await
-        .expect("the emulator starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(
-        &dir,
-        &emulator,
-        &DEMO_GROUPS,
-        "direct",
-        &emulator.client_secret(),
-    );
-    let closed = closed_url();
-    let text = std::fs::read_to_string(&config).expect("reads");
-    let text = text
-        .replacen(
-            &format!("graph_url = {:?}", emulator.base_url()),
-            &format!("graph_url = {closed:?}"),
-            1,
-        )
-        .replacen("max_retry_wait = \"3s\"", "max_retry_wait = \"1s\"", 1);
-    std::fs::write(&config, text).expect("writes");
-    for command in ["once", "check"] {
-        let out = entrasync(&config, &[command]).await;
-        assert_exit(&out, 1, command);
-        let err = stderr(&out);
-        let host = closed.trim_start_matches("http://");
-        assert!(
-            err.contains(host) && err.contains("[source] graph_url"),
-            "{command}: {err}"
-        );
-    }
 }
 
 /// With `--log-format json`, every line on standard error is a JSON object, the final error

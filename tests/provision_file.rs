@@ -8,8 +8,8 @@ mod common;
 use std::path::Path;
 use std::process::Output;
 
-use common::{DEMO_GROUPS, demo_tenant, entrasync, write_config};
-use entrasync::emulator::{Emulator, EmulatorOptions};
+use common::{DEMO_GROUPS, entrasync};
+use entrasync::emulator::Emulator;
 use entrasync::snapshot::Snapshot;
 
 const RULES: &str = r#"
@@ -53,22 +53,7 @@ fn pushed_count(dir: &Path) -> usize {
 
 /// The sample tenant in an emulator, and a config with [`RULES`] into `users.json` beside it.
 async fn setup() -> (Emulator, tempfile::TempDir, std::path::PathBuf) {
-    let emulator = Emulator::start(demo_tenant(), EmulatorOptions::default())
-        .await
-        .expect("the emulator starts");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = write_config(
-        &dir,
-        &emulator,
-        &DEMO_GROUPS,
-        "direct",
-        &emulator.client_secret(),
-    );
-    let mut text = std::fs::read_to_string(&config).expect("reads");
-    // The rules' tables go after [source], which the helper writes last.
-    text.push_str(RULES);
-    std::fs::write(&config, text).expect("writes");
-    (emulator, dir, config)
+    common::demo_setup(RULES).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -23,12 +23,7 @@ pub(super) async fn once(
 ) -> anyhow::Result<u8> {
     let config = load_config(path)?;
     let snapshot = Snapshot::open_logged(&config.state_dir)?;
-    let graph = Graph::new(&config.source).map_err(CycleError::from)?;
-    let target = config
-        .target
-        .as_ref()
-        .map(AnyTarget::from_config)
-        .transpose()?;
+    let (graph, target) = engine::connect(&config)?;
     let report = if users.is_empty() && groups.is_empty() {
         let spinner = Spinner::start(graph.progress(), text_logs);
         let report = engine::cycle(&graph, &snapshot, &config, target.as_ref(), options).await;

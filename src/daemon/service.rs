@@ -29,12 +29,7 @@ pub struct Service {
 impl Service {
     /// Builds the clients for `config`; an error here is a configuration that cannot be used.
     pub fn new(config: Config, metrics: Arc<Metrics>) -> Result<Service, CycleError> {
-        let graph = Graph::new(&config.source)?;
-        let target = config
-            .target
-            .as_ref()
-            .map(AnyTarget::from_config)
-            .transpose()?;
+        let (graph, target) = engine::connect(&config)?;
         Ok(Service {
             config,
             graph,

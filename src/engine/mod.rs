@@ -40,6 +40,17 @@ pub struct Options {
     pub allow_deprovisions: bool,
 }
 
+/// The Graph client and the target (if any) a cycle talks to, built from `config`.
+pub fn connect(config: &Config) -> Result<(Graph, Option<AnyTarget>), CycleError> {
+    let graph = Graph::new(&config.source)?;
+    let target = config
+        .target
+        .as_ref()
+        .map(AnyTarget::from_config)
+        .transpose()?;
+    Ok((graph, target))
+}
+
 /// Steps 1 and 2 of a cycle: reads every round from where the snapshot left off, then commits
 /// them with their delta links in one step and flushes to disk before anything acts on them.
 pub async fn read(graph: &Graph, snapshot: &Snapshot) -> Result<ReadReport, CycleError> {

@@ -288,6 +288,13 @@ path = "users.json"
 /// `[source]`; returns the emulator, the folder (the file target is `users.json` in it) and
 /// the config's path.
 pub async fn cli_setup() -> (Emulator, tempfile::TempDir, PathBuf) {
+    demo_setup(CLI_RULES).await
+}
+
+/// The sample tenant in an emulator and a config for it (the demo groups, direct members, the
+/// right secret) with `rules` appended after `[source]`; returns the emulator, the folder and
+/// the config's path.
+pub async fn demo_setup(rules: &str) -> (Emulator, tempfile::TempDir, PathBuf) {
     let emulator = Emulator::start(demo_tenant(), EmulatorOptions::default())
         .await
         .expect("the emulator starts");
@@ -300,7 +307,7 @@ pub async fn cli_setup() -> (Emulator, tempfile::TempDir, PathBuf) {
         &emulator.client_secret(),
     );
     let mut text = std::fs::read_to_string(&config).expect("the config reads");
-    text.push_str(CLI_RULES);
+    text.push_str(rules);
     std::fs::write(&config, text).expect("the config writes");
     (emulator, dir, config)
 }
@@ -333,4 +340,16 @@ pub fn file_users(dir: &std::path::Path) -> BTreeMap<String, serde_json::Value> 
             (name, u.clone())
         })
         .collect()
+}
+
+/// Deletes the user `user_name` from the file target `users.json` in `dir`, behind entrasync's
+/// back (as someone editing the application would).
+pub fn remove_from_file_target(dir: &std::path::Path, user_name: &str) {
+    let path = dir.join("users.json");
+    let mut document: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).expect("reads")).expect("JSON");
+    let resources = document["Resources"].as_array_mut().expect("a list");
+    resources.retain(|u| u["userName"] != user_name);
+    document["totalResults"] = serde_json::json!(resources.len());
+    std::fs::write(&path, document.to_string()).expect("writes");
 }
