@@ -290,3 +290,28 @@ async fn a_service_whose_cycles_fail_says_so_and_still_stops_cleanly() {
     let log = service.log();
     assert!(!log.contains(wrong), "the secret leaked:\n{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_waits_for_another_entrasync_to_release_the_snapshot() {
+    let emulator = Emulator::start(demo_tenant(), EmulatorOptions::default())
+        .await
+        .expect("the emulator starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = service_config(&dir, &emulator, &emulator.client_secret());
+    // An operator's command holds the snapshot when the service starts its first cycle.
+    let held = entrasync::snapshot::Snapshot::open(&dir.path().join("state"))
+        .expect("the snapshot opens")
+        .snapshot;
+    let service = Running::start(&config);
+    service.wait_for_log("the cycle waits for it").await;
+    assert!(
+        service.state().is_none_or(|s| s["last"].is_null()),
+        "no cycle failed meanwhile"
+    );
+    drop(held);
+    let state = service
+        .wait_for_state("the cycle after the wait", |s| !s["last"].is_null())
+        .await;
+    assert_eq!(state["last"]["result"], "ok", "{state}");
+    assert_eq!(state["consecutive_failures"], 0);
+}

@@ -6,15 +6,16 @@
 //! for each cycle and closed after it, so `entrasync status`, `log` or `once --user` can use the
 //! state directory between cycles.
 
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::metrics::Metrics;
 use super::scheduler::Cycles;
 use super::state::{CycleResult, Outcome};
 use crate::config::{self, Config, Schedule};
 use crate::engine::{self, CycleError, Options};
-use crate::snapshot::Snapshot;
+use crate::snapshot::{Snapshot, SnapshotError};
 use crate::source::Graph;
 use crate::target::AnyTarget;
 
@@ -47,7 +48,7 @@ impl Cycles for Service {
     async fn cycle(&mut self) -> Outcome {
         let clock = Instant::now();
         let result = async {
-            let snapshot = Snapshot::open_logged(&self.config.state_dir)?;
+            let snapshot = open_waiting(&self.config.state_dir).await?;
             engine::cycle(
                 &self.graph,
                 &snapshot,
@@ -113,5 +114,30 @@ impl Cycles for Service {
         let schedule = fresh.config.schedule.clone();
         *self = fresh;
         Ok(schedule)
+    }
+}
+
+/// How long a cycle waits for another entrasync (an operator's `once`, say) to release the
+/// snapshot before it counts as failed.
+const LOCKED_WAIT: Duration = Duration::from_secs(300);
+
+/// Opens the snapshot, waiting up to [`LOCKED_WAIT`] while another process holds it.
+async fn open_waiting(state_dir: &Path) -> Result<Snapshot, SnapshotError> {
+    let deadline = Instant::now() + LOCKED_WAIT;
+    let mut said = false;
+    loop {
+        match Snapshot::open_logged(state_dir) {
+            Err(SnapshotError::Locked { .. }) if Instant::now() < deadline => {
+                if !said {
+                    tracing::info!(
+                        state_dir = %state_dir.display(),
+                        "another entrasync has the snapshot open (an `entrasync once`?); the cycle waits for it"
+                    );
+                    said = true;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            other => return other,
+        }
     }
 }
