@@ -56,27 +56,43 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run as a service: a cycle now, then one on every `schedule` (default every 40 minutes),
-    /// never two at once. SIGTERM/SIGINT stop it (a running cycle may finish within a minute),
-    /// SIGHUP reads the config again. Speaks systemd's notify protocol; with [http] listen it
-    /// serves /healthz and /metrics.
+    /// Run as a service: a cycle now, then one on every `schedule`
+    ///
+    /// A cycle starts at once, then on the config's `schedule` (default every 40 minutes, or a
+    /// cron expression in UTC); cycles never overlap. SIGTERM or SIGINT stop the service (a
+    /// running cycle may finish within a minute; a second signal stops at once), SIGHUP reads
+    /// the config again (a bad one is refused and the old one kept). After 3 failed cycles in a
+    /// row it backs off, 1 hour doubling to a day, until a cycle succeeds or the config is
+    /// reloaded. Speaks systemd's notify protocol; with `[http] listen` it serves /healthz and
+    /// /metrics. See systemd/entrasync.service.
     Run,
-    /// Run one cycle now, then exit: read what changed in Entra since the last cycle, apply the
-    /// rules, and write the difference to the target.
+    /// Run one cycle now, then exit
+    ///
+    /// Reads what changed in Entra since the last cycle, applies the rules, and writes the
+    /// difference to the target. With --user or --group, only those users are read (straight
+    /// from Graph), planned and applied: provisioning on demand.
     Once(OnceArgs),
-    /// What a cycle would change, without changing it (the same as `once --dry-run`).
+    /// Show what a cycle would change, user by user, without changing it
+    ///
+    /// The same as `once --dry-run`: Graph is read (and the snapshot's source state brought up
+    /// to date), nothing is written to the target or to what entrasync recorded of it.
     Plan(PlanArgs),
-    /// The last cycles: counts, what was held back, failures, unmapped departments and groups.
+    /// Show the service, the last cycles, failures, held deprovisions and unmapped names
     Status(StatusArgs),
-    /// The provisioning log: every change sent to the target, with its outcome.
+    /// Show the provisioning log: every change sent to the target, with its outcome
     Log(LogArgs),
-    /// Validate the config, get a token, bind the scoped groups in Graph, and test the target
-    /// the way Entra's "Test connection" does. One line per check.
+    /// Test the config, a token, Graph and the target, one line each
+    ///
+    /// Validates the config, gets a token, binds the scoped groups in Graph, and tests the
+    /// target the way Entra's "Test connection" does (a user that cannot exist must answer 200
+    /// with an empty list). The first failure decides the exit status: 1, or 2 for the config.
     Check,
-    /// Forget the delta links: the next cycle reads everything again (a full round). Removes
-    /// nothing by itself.
+    /// Forget the delta links: the next cycle reads everything again
+    ///
+    /// The next cycle is a full round. It removes nobody by itself: users are deprovisioned only
+    /// on positive evidence (absent from that complete round, out of scope, deleted).
     Reset,
-    /// Run against the built-in Graph emulator and a sample tenant, in ./entrasync-demo/.
+    /// Run against the built-in Graph emulator and a sample tenant, in ./entrasync-demo/
     Demo,
 }
 
