@@ -7,6 +7,7 @@
 //! to the pushed state (Invariant 7), and that is checked here, at one place.
 
 mod report;
+mod unconfirmed;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -190,6 +191,12 @@ async fn provision(
     };
     let mut outcome = rules::evaluate(state, &config.rules, membership);
     let mut pushed = snapshot.pushed()?;
+    let unresolved = match target {
+        Some(target) if !options.dry_run => {
+            unconfirmed::settle(target, snapshot, &mut pushed).await?
+        }
+        _ => BTreeSet::new(),
+    };
     if let Some(only) = only {
         outcome.desired.retain(|id, _| only.contains(id));
         outcome.held.retain(|id| only.contains(id));
@@ -218,7 +225,9 @@ async fn provision(
             .filter(|t| t != ENTERPRISE_DEPARTMENT)
             .collect(),
     };
-    let plan = plan::plan(&outcome, &pushed, &gone, &policy);
+    let mut plan = plan::plan(&outcome, &pushed, &gone, &policy);
+    // A user whose last write may still land gets nothing new this cycle.
+    plan.changes.retain(|c| !unresolved.contains(&c.id));
     let counts = PlanCounts::of(&plan);
     tracing::info!(
         in_scope = outcome.desired.len(),
@@ -283,6 +292,7 @@ async fn provision(
         // A target that cannot be used fails the cycle (exit 1) before anything is sent.
         target.check().await?;
     }
+    unconfirmed::note(snapshot, &plan.changes, &pushed).await?;
     let results = target.apply(&plan.changes).await;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)

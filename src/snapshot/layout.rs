@@ -20,7 +20,11 @@
 //! - `log`: u64 big-endian sequence (sled's monotonic id) → JSON [`LogEntry`](super::LogEntry),
 //!   the provisioning log;
 //! - `cycles`: u64 big-endian sequence → JSON summary of a cycle (the engine's), the last
-//!   [`CYCLES_KEPT`](super::CYCLES_KEPT) only.
+//!   [`CYCLES_KEPT`](super::CYCLES_KEPT) only;
+//! - `unconfirmed`: user id → JSON [`PushedUser`](crate::plan::PushedUser) (its `target_id`
+//!   empty): a create sent to the target whose answer was never recorded (a crash, a timeout);
+//!   the next cycle looks such users up in the target before it plans. Added within schema 1: an
+//!   older snapshot simply has it empty.
 
 use std::io;
 
@@ -52,9 +56,10 @@ pub(super) enum TreeId {
     Pushed,
     Log,
     Cycles,
+    Unconfirmed,
 }
 
-pub(super) const TREE_COUNT: usize = 11;
+pub(super) const TREE_COUNT: usize = 12;
 
 impl TreeId {
     pub(super) const ALL: [TreeId; TREE_COUNT] = [
@@ -69,6 +74,7 @@ impl TreeId {
         TreeId::Pushed,
         TreeId::Log,
         TreeId::Cycles,
+        TreeId::Unconfirmed,
     ];
 
     /// The sled tree name.
@@ -85,6 +91,7 @@ impl TreeId {
             TreeId::Pushed => "pushed",
             TreeId::Log => "log",
             TreeId::Cycles => "cycles",
+            TreeId::Unconfirmed => "unconfirmed",
         }
     }
 

@@ -62,8 +62,10 @@ impl Snapshot {
         pushed: Vec<(String, Option<PushedUser>)>,
         log: Vec<LogEntry>,
     ) -> Result<(), SnapshotError> {
-        let mut writes: Vec<Write> = Vec::with_capacity(pushed.len() + log.len());
+        let mut writes: Vec<Write> = Vec::with_capacity(2 * pushed.len() + log.len());
         for (id, user) in pushed {
+            // What the target confirmed settles a create it had not confirmed yet.
+            writes.push((TreeId::Unconfirmed, id.clone().into_bytes(), None));
             writes.push((
                 TreeId::Pushed,
                 id.into_bytes(),
@@ -81,6 +83,46 @@ impl Snapshot {
                 Some(layout::json(&entry)),
             ));
         }
+        for part in writes.chunks(RECORD_WRITES) {
+            write(&self.store, part)?;
+        }
+        self.flush().await
+    }
+
+    /// Creates about to be sent whose answers are not recorded yet, as they would be pushed
+    /// (their `target_id` empty); written and flushed before the target hears of them, so that
+    /// a crash in between leaves a trace the next cycle follows up (Invariant 5).
+    pub async fn record_unconfirmed(
+        &self,
+        creates: Vec<(String, PushedUser)>,
+    ) -> Result<(), SnapshotError> {
+        let writes: Vec<Write> = creates
+            .into_iter()
+            .map(|(id, user)| {
+                (
+                    TreeId::Unconfirmed,
+                    id.into_bytes(),
+                    Some(layout::json(&user)),
+                )
+            })
+            .collect();
+        for part in writes.chunks(RECORD_WRITES) {
+            write(&self.store, part)?;
+        }
+        self.flush().await
+    }
+
+    /// Creates sent whose answers were never recorded, by Entra id.
+    pub fn unconfirmed(&self) -> Result<BTreeMap<String, PushedUser>, SnapshotError> {
+        self.store.json_map(TreeId::Unconfirmed)
+    }
+
+    /// Forgets unconfirmed creates the target turned out not to have.
+    pub async fn forget_unconfirmed(&self, ids: Vec<String>) -> Result<(), SnapshotError> {
+        let writes: Vec<Write> = ids
+            .into_iter()
+            .map(|id| (TreeId::Unconfirmed, id.into_bytes(), None))
+            .collect();
         for part in writes.chunks(RECORD_WRITES) {
             write(&self.store, part)?;
         }
@@ -187,6 +229,29 @@ mod tests {
             outcome: "created".into(),
             detail: None,
         }
+    }
+
+    #[tokio::test]
+    async fn unconfirmed_creates_stay_until_recorded_or_forgotten() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let snapshot = Snapshot::open(dir.path()).expect("opens").snapshot;
+        let sent = ["a", "b", "c"].map(|id| (id.to_owned(), user(id)));
+        snapshot
+            .record_unconfirmed(sent.to_vec())
+            .await
+            .expect("records");
+        snapshot
+            .record(vec![("a".into(), Some(user("a")))], Vec::new())
+            .await
+            .expect("records");
+        snapshot
+            .forget_unconfirmed(vec!["b".into()])
+            .await
+            .expect("forgets");
+        drop(snapshot);
+        let snapshot = Snapshot::open(dir.path()).expect("reopens").snapshot;
+        let left: Vec<String> = snapshot.unconfirmed().expect("reads").into_keys().collect();
+        assert_eq!(left, ["c"], "confirmed and forgotten ones are gone");
     }
 
     #[tokio::test]

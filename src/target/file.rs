@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::resource::{self, ENTERPRISE_SCHEMA};
 use super::{Applied, Target, TargetError};
-use crate::plan::{Change, Operation};
+use crate::plan::{Change, Operation, PushedUser};
 
 const LIST_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:ListResponse";
 
@@ -83,6 +83,28 @@ impl Target for FileTarget {
                     })
                     .collect()
             }
+        }
+    }
+
+    /// The file's `id` is the Entra object id; its entries keep the permissions as `roles`.
+    async fn read_back(
+        &self,
+        users: &[(String, PushedUser)],
+    ) -> Vec<Result<Option<PushedUser>, String>> {
+        match read_users(&self.path) {
+            Ok(document) => {
+                let index = Index::of(&document);
+                users
+                    .iter()
+                    .map(|(id, template)| {
+                        Ok(index
+                            .by_id
+                            .get(id)
+                            .map(|&i| super::read_back::pushed_from(&document[i], template, true)))
+                    })
+                    .collect()
+            }
+            Err(err) => users.iter().map(|_| Err(err.to_string())).collect(),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! 2.0 in Entra's dialect). `resource.rs` is the User resource both write.
 
 pub mod file;
+pub mod read_back;
 pub mod resource;
 pub mod scim;
 
@@ -161,6 +162,16 @@ pub trait Target {
 
     /// Applies `changes` and returns one result per change, in the same order.
     fn apply(&self, changes: &[Change]) -> impl Future<Output = Vec<Applied>> + Send;
+
+    /// Reads back users whose writes were sent but whose answers were never recorded (a crash,
+    /// a timeout), each given by its Entra id and a template of the write (its `target_id` when
+    /// known — empty for a create — its attribute paths, its permissions): what the target holds
+    /// for the user in pushed terms, `None` when the target has no such user of entrasync's, or
+    /// why it could not tell. One result per user, in the same order.
+    fn read_back(
+        &self,
+        users: &[(String, PushedUser)],
+    ) -> impl Future<Output = Vec<Result<Option<PushedUser>, String>>> + Send;
 }
 
 /// The target the configuration names.
@@ -207,6 +218,16 @@ impl Target for AnyTarget {
         match self {
             AnyTarget::File(t) => t.apply(changes).await,
             AnyTarget::Scim(t) => t.apply(changes).await,
+        }
+    }
+
+    async fn read_back(
+        &self,
+        users: &[(String, PushedUser)],
+    ) -> Vec<Result<Option<PushedUser>, String>> {
+        match self {
+            AnyTarget::File(t) => t.read_back(users).await,
+            AnyTarget::Scim(t) => t.read_back(users).await,
         }
     }
 }

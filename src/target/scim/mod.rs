@@ -18,7 +18,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::config::{Dialect, PermissionsAs, ScimConfig};
-use crate::plan::{Change, Operation};
+use crate::plan::{Change, Operation, PushedUser};
 use crate::retry::RetryPolicy;
 
 use super::resource;
@@ -328,6 +328,21 @@ impl Target for ScimTarget {
         }
     }
 
+    async fn read_back(
+        &self,
+        users: &[(String, PushedUser)],
+    ) -> Vec<Result<Option<PushedUser>, String>> {
+        let mut found = Vec::with_capacity(users.len());
+        for (_, template) in users {
+            let resource = self.resource_of(template).await;
+            found.push(
+                resource
+                    .map(|r| r.map(|r| super::read_back::pushed_from(&r, template, self.roles()))),
+            );
+        }
+        found
+    }
+
     async fn apply(&self, changes: &[Change]) -> Vec<Applied> {
         // The futures are made first: a closure inside the stream would not be `Send` for
         // every lifetime, as the trait asks.
@@ -339,6 +354,29 @@ impl Target for ScimTarget {
             .buffered(self.max_concurrency.max(1))
             .collect()
             .await
+    }
+}
+
+impl ScimTarget {
+    /// The user a write was about, as the target has it: by its id when known, else by the
+    /// `externalId` a create sent (entrasync's own mark: a user found by anything else may not
+    /// be ours). `None` when the target has no such user.
+    async fn resource_of(&self, template: &PushedUser) -> Result<Option<Value>, String> {
+        if template.target_id.is_empty() {
+            let Some(external_id) = template.attributes.get("externalId") else {
+                return Ok(None);
+            };
+            let only =
+                std::collections::BTreeMap::from([("externalId".to_owned(), external_id.clone())]);
+            return Ok(self.find(&only).await?.map(|(_, resource)| resource));
+        }
+        let path = format!("/Users/{}", template.target_id);
+        let reply = self.client.send(Method::GET, &path, &[], None).await?;
+        match reply.status {
+            StatusCode::OK => Ok(reply.body),
+            StatusCode::NOT_FOUND => Ok(None),
+            _ => Err(format!("GET {path}: {}", reply.describe())),
+        }
     }
 }
 
