@@ -108,6 +108,34 @@ impl RecordedRequest {
     }
 }
 
+/// A way for the proxy to make a request go wrong (fault tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TargetFault {
+    /// Answer this status (with `Retry-After: 0` for 429 and 503) instead of the server's.
+    Status(u16),
+    /// Answer nothing for this long (longer than the client's request timeout).
+    Stall(Duration),
+    /// 409 Conflict to a POST (the user "already exists").
+    ConflictOnCreate,
+}
+
+/// When a [`TargetFault`] fires: on one request in `one_in`, before or after the server did it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FaultPlan {
+    pub fault: TargetFault,
+    pub one_in: u32,
+    /// The server does the request first, then the client gets the fault: the write landed but
+    /// the answer says otherwise — the hardest case for the client.
+    pub after_forwarding: bool,
+}
+
+#[derive(Debug, Default)]
+struct FaultState {
+    plan: Option<FaultPlan>,
+    seen: u32,
+    fired: u32,
+}
+
 /// A running scim2-server and the counting proxy in front of it. Dropping it stops both.
 pub struct ScimServer {
     /// The proxy's SCIM base URL, `http://127.0.0.1:PORT/v2`: what the code under test gets.
@@ -119,6 +147,7 @@ pub struct ScimServer {
     /// The server's output (its access log is on stderr).
     pub log_path: PathBuf,
     recorded: Arc<Mutex<Vec<RecordedRequest>>>,
+    faults: Arc<Mutex<FaultState>>,
     client: reqwest::Client,
     proxy: Proxy,
     process: ServerProcess,
@@ -149,6 +178,19 @@ impl ScimServer {
     /// Forgets the requests recorded so far.
     pub fn reset_requests(&self) {
         lock(&self.recorded).clear();
+    }
+
+    /// From now on, the proxy makes requests go wrong as `plan` says (`None`: no more faults).
+    pub fn set_faults(&self, plan: Option<FaultPlan>) {
+        *lock(&self.faults) = FaultState {
+            plan,
+            ..FaultState::default()
+        };
+    }
+
+    /// How many requests the faults hit since [`Self::set_faults`].
+    pub fn faults_fired(&self) -> u32 {
+        lock(&self.faults).fired
     }
 
     /// All Users, following the pages (`startIndex`, `count` = [`LIST_PAGE_SIZE`]); not recorded.
@@ -248,8 +290,9 @@ async fn try_start() -> Result<ScimServer, String> {
             Ok(()) => {
                 let upstream_origin = format!("http://127.0.0.1:{port}");
                 let recorded = Arc::new(Mutex::new(Vec::new()));
-                let proxy =
-                    Proxy::start(upstream_origin.clone(), recorded.clone()).map_err(|err| {
+                let faults = Arc::new(Mutex::new(FaultState::default()));
+                let proxy = Proxy::start(upstream_origin.clone(), recorded.clone(), faults.clone())
+                    .map_err(|err| {
                         process.keep_log = true;
                         format!("could not start the counting proxy: {err}")
                     })?;
@@ -259,6 +302,7 @@ async fn try_start() -> Result<ScimServer, String> {
                     upstream_url: format!("{upstream_origin}/v2"),
                     log_path: process.log_path.clone(),
                     recorded,
+                    faults,
                     client,
                     proxy,
                     process,
@@ -728,12 +772,14 @@ struct ProxyState {
     upstream_origin: String,
     client: reqwest::Client,
     recorded: Arc<Mutex<Vec<RecordedRequest>>>,
+    faults: Arc<Mutex<FaultState>>,
 }
 
 impl Proxy {
     fn start(
         upstream_origin: String,
         recorded: Arc<Mutex<Vec<RecordedRequest>>>,
+        faults: Arc<Mutex<FaultState>>,
     ) -> std::io::Result<Proxy> {
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         listener.set_nonblocking(true)?;
@@ -750,6 +796,7 @@ impl Proxy {
             upstream_origin,
             client,
             recorded,
+            faults,
         });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -845,6 +892,28 @@ async fn forward(
         status: 502,
     };
 
+    // Whether a fault hits this request (decided before anything is forwarded).
+    let fault = {
+        let mut faults = lock(&state.faults);
+        let plan = faults.plan;
+        plan.filter(|plan| {
+            let applies = match plan.fault {
+                TargetFault::ConflictOnCreate => parts.method == axum::http::Method::POST,
+                _ => true,
+            };
+            applies && {
+                faults.seen += 1;
+                faults.seen % plan.one_in.max(1) == 0
+            }
+        })
+        .inspect(|_| faults.fired += 1)
+    };
+    if let Some(plan) = fault.filter(|p| !p.after_forwarding) {
+        record.status = 0;
+        lock(&state.recorded).push(record);
+        return faulty_answer(plan.fault).await;
+    }
+
     let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let mut upstream = state.client.request(
         parts.method.clone(),
@@ -886,7 +955,41 @@ async fn forward(
         ),
     };
     lock(&state.recorded).push(record);
-    answer
+    match fault {
+        Some(plan) => faulty_answer(plan.fault).await,
+        None => answer,
+    }
+}
+
+/// What the client gets instead of the server's answer.
+async fn faulty_answer(fault: TargetFault) -> axum::response::Response {
+    match fault {
+        TargetFault::Status(status) => {
+            let mut out = plain(status, format!("injected {status}"));
+            if matches!(status, 429 | 503) {
+                out.headers_mut()
+                    .insert("retry-after", axum::http::HeaderValue::from_static("0"));
+            }
+            out
+        }
+        TargetFault::Stall(time) => {
+            tokio::time::sleep(time).await;
+            plain(504, "injected stall".into())
+        }
+        TargetFault::ConflictOnCreate => {
+            let mut out = axum::response::Response::new(axum::body::Body::from(
+                serde_json::json!({
+                    "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+                    "status": "409",
+                    "scimType": "uniqueness",
+                    "detail": "injected conflict",
+                })
+                .to_string(),
+            ));
+            *out.status_mut() = axum::http::StatusCode::CONFLICT;
+            out
+        }
+    }
 }
 
 fn plain(status: u16, text: String) -> axum::response::Response {
