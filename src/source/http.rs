@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 
 use super::SourceError;
 use super::auth::TokenSource;
-use super::page::GraphErrorBody;
+use super::page::{BadBody, GraphErrorBody, parse_body};
 use crate::requests::{NO_ANSWER, RequestCounts};
 use crate::retry::{Jitter, RetryPolicy, parse_retry_after};
 
@@ -133,12 +133,12 @@ impl GraphHttp {
             let (retry_after, why) = match sent {
                 Err(err) => (None, describe_transport(&err)),
                 Ok(response) if response.status().is_success() => match response.bytes().await {
-                    Ok(body) => match serde_json::from_slice::<T>(&body) {
+                    Ok(body) => match parse_body::<T>(&body) {
                         Ok(value) => return Ok(value),
-                        Err(err) => (
-                            None,
-                            format!("a body that is not the expected JSON ({err})"),
-                        ),
+                        Err(BadBody::Unreadable(why)) => (None, why),
+                        Err(BadBody::Shape(what)) => {
+                            return Err(SourceError::Malformed { path, what }.into());
+                        }
                     },
                     Err(err) => (None, describe_transport(&err)),
                 },
