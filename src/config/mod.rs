@@ -139,6 +139,18 @@ pub fn printable(text: &str) -> String {
     out
 }
 
+/// [`printable`], and at most `max` characters (an ellipsis marks the cut): for what a
+/// server wrote, which may be megabytes.
+pub fn one_line(text: &str, max: usize) -> String {
+    let line = printable(text);
+    if line.chars().count() <= max {
+        return line;
+    }
+    let mut cut: String = line.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
 /// Reads and validates the configuration at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     load_with(path, true)

@@ -12,6 +12,7 @@ use oauth2::basic::{BasicClient, BasicErrorResponseType};
 use oauth2::{AuthType, ClientId, ClientSecret, RequestTokenError, Scope, TokenResponse, TokenUrl};
 
 use super::SourceError;
+use super::page::shorten;
 use crate::config::SourceConfig;
 use crate::credential::{ASSERTION_TYPE, ClientCertificate, Credential};
 use crate::secret::Secret;
@@ -159,12 +160,15 @@ impl TokenSource {
     ) -> Explained {
         match err {
             RequestTokenError::ServerResponse(response) => {
+                // What the endpoint wrote goes into one line of bounded length.
                 let description = response.error_description().map_or("", String::as_str);
-                let first_line = description.lines().next().unwrap_or("").trim();
+                let first_line = shorten(description.lines().next().unwrap_or("").trim(), 300);
+                let first_line = first_line.as_str();
                 let aadsts = aadsts_code(first_line);
+                let error = shorten(response.error().as_ref(), 100);
                 let code = match aadsts {
-                    Some(n) => format!("AADSTS{n} ({})", response.error()),
-                    None => response.error().to_string(),
+                    Some(n) => format!("AADSTS{n} ({error})"),
+                    None => error,
                 };
                 let said = first_line
                     .split_once(": ")
@@ -186,11 +190,12 @@ impl TokenSource {
             RequestTokenError::Parse(err, _body) => Explained::Final(format!(
                 "the token endpoint {} answered something that is not a token response ({}); check [source] authority_url",
                 self.token_url,
-                err.inner()
+                shorten(&err.inner().to_string(), 200)
             )),
             RequestTokenError::Other(what) => Explained::Final(format!(
-                "the token endpoint {} answered unexpectedly ({what}); check [source] authority_url",
-                self.token_url
+                "the token endpoint {} answered unexpectedly ({}); check [source] authority_url",
+                self.token_url,
+                shorten(&what, 200)
             )),
         }
     }

@@ -257,15 +257,23 @@ fn graph_error(path: &str, status: StatusCode, error: GraphErrorBody) -> SourceE
         }
         _ => "the next cycle tries again",
     };
+    // A body without Graph's error envelope came from something else on the way (a proxy, a
+    // gateway): say so rather than print an empty code and message.
+    let (code, message) = if error.code.is_empty() && error.message.is_empty() {
+        (
+            status.canonical_reason().unwrap_or("-").to_owned(),
+            "an answer without Graph's error body (from a proxy or gateway on the way?)".to_owned(),
+        )
+    } else if error.code.is_empty() {
+        ("-".to_owned(), error.message)
+    } else {
+        (error.code, error.message)
+    };
     SourceError::Graph {
         path: path.to_owned(),
         status: status.as_u16(),
-        code: if error.code.is_empty() {
-            "-".into()
-        } else {
-            error.code
-        },
-        message: error.message,
+        code,
+        message,
         request_id: error.request_id.unwrap_or_else(|| "-".into()),
         hint,
     }

@@ -64,18 +64,10 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, BadBody> {
     })
 }
 
-/// `text` on one line and at most `max` characters (an ellipsis marks a cut).
+/// `text` as one printable line of at most `max` characters: what Graph (or whatever
+/// answered in its place) wrote, quoted in a message.
 pub fn shorten(text: &str, max: usize) -> String {
-    let one_line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if one_line.chars().count() <= max {
-        return one_line;
-    }
-    let mut cut: String = one_line.chars().take(max.saturating_sub(1)).collect();
-    cut.push('…');
-    cut
+    crate::config::one_line(text, max)
 }
 
 /// Checks a link Graph sent (`which`: `@odata.nextLink` or `@odata.deltaLink`) before
@@ -85,19 +77,19 @@ pub fn check_link(which: &str, link: &str, home: &str) -> Result<(), String> {
     let home = reqwest::Url::parse(home).map(|u| u.origin());
     let url = reqwest::Url::parse(link).map_err(|err| {
         format!(
-            "an {which} that is not a URL ({err}); a bearer token goes only to [source] graph_url"
+            "an {which} that is not a URL ({err}; the bearer token goes only to [source] graph_url)"
         )
     })?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!(
-            "an {which} with the scheme {}; a bearer token goes only to [source] graph_url",
+            "an {which} with the scheme {} (the bearer token goes only to [source] graph_url)",
             shorten(url.scheme(), 20)
         ));
     }
     match home {
         Ok(home) if home == url.origin() => Ok(()),
         Ok(home) => Err(format!(
-            "an {which} to {} instead of {}; a bearer token goes only to [source] graph_url",
+            "an {which} to {} instead of {} (the bearer token goes only to [source] graph_url)",
             shorten(&url.origin().ascii_serialization(), 100),
             home.ascii_serialization()
         )),
@@ -252,8 +244,11 @@ impl GraphErrorBody {
         let Some(error) = value.get("error") else {
             return GraphErrorBody::default();
         };
+        // What Graph (or whatever answered) wrote goes into messages: one line, bounded.
         let text = |v: &serde_json::Value, key: &str| {
-            v.get(key).and_then(|c| c.as_str()).map(str::to_owned)
+            v.get(key)
+                .and_then(|c| c.as_str())
+                .map(|t| shorten(t, MAX_DETAIL))
         };
         let mut parsed = GraphErrorBody {
             code: text(error, "code").unwrap_or_default(),
