@@ -11,6 +11,7 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use crate::config::one_line;
 use crate::requests::{NO_ANSWER, RequestCounts};
 use crate::retry::{Jitter, RetryPolicy, parse_retry_after};
 use crate::secret::Secret;
@@ -25,20 +26,49 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// The first resource of a ListResponse, if any.
-    pub fn first_resource(&self) -> Option<&Value> {
-        self.body.as_ref()?.get("Resources")?.as_array()?.first()
+    /// What a query answered: `Some` with its first resource (`None` when it found nothing)
+    /// when the body is a ListResponse, `None` when it is not one — an HTML page, an empty
+    /// body, `Resources` that is not an array — which must not be taken for "not found".
+    pub fn listed(&self) -> Option<Option<&Value>> {
+        let body = self.body.as_ref()?;
+        match body.get("Resources") {
+            Some(Value::Array(resources)) => Some(resources.first()),
+            // RFC 7644 §3.4.2: Resources may be left out when nothing matched.
+            None if body.get("totalResults").and_then(Value::as_u64) == Some(0) => Some(None),
+            _ => None,
+        }
     }
 
-    /// `409 uniqueness: userName exists` — what the endpoint said, for messages.
+    /// What a query that did not answer a ListResponse said instead, for messages.
+    pub fn not_a_list(&self) -> String {
+        let what = match &self.body {
+            None => "a body that is not JSON",
+            Some(_) => "JSON without a Resources array",
+        };
+        format!(
+            "answered {} with {what}, not a ListResponse; check [target] url (the SCIM base, such as https://app.example.com/scim/v2)",
+            self.status.as_u16()
+        )
+    }
+
+    /// `409 uniqueness: userName exists` — what the endpoint said, for messages: one line of
+    /// bounded length, whatever the endpoint wrote.
     pub fn describe(&self) -> String {
         let body = self.body.as_ref();
         let field = |key: &str| {
             body.and_then(|b| b.get(key))
                 .and_then(Value::as_str)
-                .map(str::to_owned)
+                .map(|text| one_line(text, 300))
         };
         let mut text = self.status.as_u16().to_string();
+        if body.is_none() {
+            if let Some(reason) = self.status.canonical_reason() {
+                text.push(' ');
+                text.push_str(reason);
+            }
+            text.push_str(" (not a SCIM answer: the body is not JSON)");
+            return text;
+        }
         if let Some(kind) = field("scimType") {
             text.push(' ');
             text.push_str(&kind);
@@ -49,6 +79,14 @@ impl Reply {
         }
         text
     }
+}
+
+/// The `id` of a resource the endpoint sent: a string that is not empty.
+pub fn resource_id(resource: &Value) -> Option<&str> {
+    resource
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.trim().is_empty())
 }
 
 /// The HTTP side of the SCIM adapter.
