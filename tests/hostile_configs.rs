@@ -666,6 +666,16 @@ fn corpus() -> Vec<Case> {
             ],
         ),
         case(
+            "the SCIM token file is missing",
+            Replace(TOKEN_LINE, "token_file = \"/nonexistent/scim-token\""),
+            &[
+                "[target] token_file",
+                "/nonexistent/scim-token",
+                "No such file",
+                "check the path",
+            ],
+        ),
+        case(
             "the SCIM token file is empty",
             Setup(|dir| {
                 std::fs::write(dir.join("empty-token"), "\n\n").expect("write");

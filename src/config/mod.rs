@@ -230,7 +230,10 @@ fn syntax_error(text: &str, path: &Path, err: &toml::de::Error) -> ConfigError {
     let mut raw_message = err.message().trim().replace('\n', " ");
     // A multi-line string never closed runs to the end of the file, where TOML reports it:
     // point at where it was opened instead (the tables after it are inside the string).
-    if raw_message.contains("multi-line") && text[span.start.min(text.len())..].trim().is_empty() {
+    let at_the_end = text
+        .get(span.start.min(text.len())..)
+        .is_some_and(|rest| rest.trim().is_empty());
+    if raw_message.contains("multi-line") && at_the_end {
         let quote = if raw_message.contains("literal") {
             "'''"
         } else {
