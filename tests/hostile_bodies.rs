@@ -9,7 +9,8 @@
 //!
 //! SCIM: a hand-rolled HTTP server (`Canned`) stands in for a broken SCIM endpoint — an HTML
 //! error page, a create answered without `id`, a lookup whose `Resources` is not an array, 200
-//! with an empty body, 2 GB announced and the connection closed. entrasync must report
+//! with an empty body, 2 GB announced and the connection closed, a body that never ends (and
+//! Graph's the same). entrasync must report
 //! per-user failures (exit 3) or a clean cycle error (exit 1), never panic, and never record a
 //! push the target did not confirm (the pushed state is read back from the snapshot).
 
@@ -464,6 +465,30 @@ async fn graph(names: &[&str]) {
     );
 }
 
+/// Found: a body was read whole however large, so a graph_url that streams for ever (a broken
+/// proxy) filled the memory. Graph here is a server that answers every request so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_endless_graph_body_is_refused_before_it_fills_the_memory() {
+    let endless = canned(|_, _| ENDLESS.to_vec()).await;
+    let graph = endless.base.trim_end_matches("/scim/v2").to_owned();
+    let (emulator, dir, config) = demo_setup(RULES).await;
+    let text = std::fs::read_to_string(&config).expect("reads");
+    let text = text.replacen(
+        &format!("graph_url = {:?}", emulator.base_url()),
+        &format!("graph_url = {graph:?}"),
+        1,
+    );
+    std::fs::write(&config, text).expect("writes");
+    let out = entrasync(&config, &["once"]).await;
+    assert_exit(&out, 1, "an endless Graph answer");
+    let line = last_line(&out, "endless");
+    assert!(
+        line.starts_with("entrasync: Graph sent a body larger than 64 MiB for GET /v1.0/groups"),
+        "{line}"
+    );
+    assert!(!dir.path().join("users.json").exists(), "nothing written");
+}
+
 /// The cases that found something broken; each has its own test below.
 const GRAPH_REGRESSIONS: [&str; 9] = [
     "a nextLink to another host",
@@ -562,7 +587,12 @@ async fn canned(respond: Responder) -> Canned {
                     log.push(request.clone());
                     log.len() - 1
                 };
-                let _ = stream.write_all(&respond(&request, nth)).await;
+                let answer = respond(&request, nth);
+                if answer == ENDLESS {
+                    endless_answer(&mut stream).await;
+                    return;
+                }
+                let _ = stream.write_all(&answer).await;
                 let _ = stream.shutdown().await;
             });
         }
@@ -579,6 +609,22 @@ impl Canned {
             .filter(|s| s.method == method && s.target.starts_with(&path))
             .count()
     }
+}
+
+/// What a responder returns to have the server stream a body that never ends.
+const ENDLESS: &[u8] = b"ENDLESS";
+
+/// A 200 whose chunked body never ends: written until the client gives up.
+async fn endless_answer(stream: &mut tokio::net::TcpStream) {
+    let head =
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    if stream.write_all(head.as_bytes()).await.is_err() {
+        return;
+    }
+    let mut chunk = format!("{:x}\r\n", 64 * 1024).into_bytes();
+    chunk.extend(std::iter::repeat_n(b' ', 64 * 1024));
+    chunk.extend_from_slice(b"\r\n");
+    while stream.write_all(&chunk).await.is_ok() {}
 }
 
 /// Reads one request head and its body (by Content-Length).
@@ -829,9 +875,36 @@ fn scim_cases() -> Vec<ScimCase> {
                 })
             },
             exit: 3,
+            says: &[
+                "POST /Users",
+                "the answer is larger than 16 MiB",
+                "check [target] url",
+            ],
+            args: &[],
+            may_post: true,
+        },
+        ScimCase {
+            name: "a create cut off halfway, every time",
+            respond: |r, n| {
+                after_check(r, n, |r, _| {
+                    match r.method.as_str() {
+                    "GET" => empty_list(),
+                    _ => b"HTTP/1.1 201 Created\r\nContent-Type: application/scim+json\r\nContent-Length: 100\r\n\r\n{\"id\": \"u".to_vec(),
+                }
+                })
+            },
+            exit: 3,
             says: &["POST /Users", "cut off", "after 5 attempts"],
             args: &[],
             may_post: true,
+        },
+        ScimCase {
+            name: "the connection check answered with an endless stream",
+            respond: |_, _| ENDLESS.to_vec(),
+            exit: 1,
+            says: &["the SCIM target", "cannot be used", "larger than 16 MiB"],
+            args: &[],
+            may_post: false,
         },
         ScimCase {
             name: "the connection check answered with HTML",
@@ -966,13 +1039,15 @@ async fn scim(names: &[&str]) {
 }
 
 /// The cases that found something broken; each has its own test below.
-const SCIM_REGRESSIONS: [&str; 6] = [
+const SCIM_REGRESSIONS: [&str; 8] = [
     "a lookup whose Resources is not an array",
     "a lookup answered 200 with an empty body",
     "a lookup answered with a login page",
     "a create answered with an empty id",
     "an error detail of several lines and 50 KB",
     "an HTML error page on create",
+    "2 GB announced, then the connection closed",
+    "the connection check answered with an endless stream",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -993,9 +1068,16 @@ async fn a_create_answered_with_an_empty_id_is_not_recorded() {
     scim(&[SCIM_REGRESSIONS[3]]).await;
 }
 
+/// Found: answers were read whole however large: 2 GB announced was waited for (and retried
+/// five times), an endless stream filled the memory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scim_answer_larger_than_16_mib_is_refused_unread() {
+    scim(&SCIM_REGRESSIONS[6..]).await;
+}
+
 /// Found: a SCIM error's scimType and detail went into the WARN line raw (several lines, an
 /// escape sequence, 50 KB), and an HTML error page said only "500".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scim_error_is_one_bounded_line_that_says_what_answered() {
-    scim(&SCIM_REGRESSIONS[4..]).await;
+    scim(&SCIM_REGRESSIONS[4..6]).await;
 }

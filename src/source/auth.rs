@@ -15,6 +15,7 @@ use super::SourceError;
 use super::page::shorten;
 use crate::config::SourceConfig;
 use crate::credential::{ASSERTION_TYPE, ClientCertificate, Credential};
+use crate::requests::{BodyError, read_body};
 use crate::secret::Secret;
 
 /// Tokens are renewed this long before Graph would reject them.
@@ -236,7 +237,12 @@ pub enum TransportError {
     Http(#[from] reqwest::Error),
     #[error("could not read the response: {0}")]
     Response(#[from] oauth2::http::Error),
+    #[error("its answer is {0}, which no token response is")]
+    TooLarge(String),
 }
+
+/// The largest token response read: a token is a few kilobytes.
+const MAX_TOKEN_RESPONSE_BYTES: usize = 1 << 20;
 
 /// Sends an oauth2 request with reqwest 0.13 (the oauth2 crate's own integration is reqwest 0.12).
 async fn send(
@@ -254,7 +260,12 @@ async fn send(
     for (name, value) in response.headers() {
         builder = builder.header(name, value);
     }
-    let body = response.bytes().await?.to_vec();
+    let body = read_body(response, MAX_TOKEN_RESPONSE_BYTES)
+        .await
+        .map_err(|err| match err {
+            BodyError::Transport(err) => TransportError::Http(err),
+            BodyError::TooLarge { limit } => TransportError::TooLarge(BodyError::too_large(limit)),
+        })?;
     Ok(builder.body(body)?)
 }
 

@@ -12,11 +12,14 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::config::one_line;
-use crate::requests::{NO_ANSWER, RequestCounts};
+use crate::requests::{BodyError, NO_ANSWER, RequestCounts, read_body};
 use crate::retry::{Jitter, RetryPolicy, parse_retry_after};
 use crate::secret::Secret;
 
 const SCIM_JSON: &str = "application/scim+json";
+
+/// The largest answer read: a SCIM answer is a resource or a short list.
+const MAX_ANSWER_BYTES: usize = 16 << 20;
 
 /// An answer of the endpoint: its status and JSON body, if it sent one.
 #[derive(Debug)]
@@ -181,14 +184,21 @@ impl Client {
                             | StatusCode::SERVICE_UNAVAILABLE
                             | StatusCode::GATEWAY_TIMEOUT
                     );
-                    let bytes = response.bytes().await.map_err(|e| e.to_string());
-                    match bytes {
+                    match read_body(response, MAX_ANSWER_BYTES).await {
                         Ok(bytes) if !retryable => {
                             let body = serde_json::from_slice(&bytes).ok();
                             return Ok(Reply { status, body });
                         }
                         Ok(_) => (retry_after, status.to_string()),
-                        Err(err) => (None, format!("the answer was cut off ({err})")),
+                        Err(BodyError::Transport(err)) => {
+                            (None, format!("the answer was cut off ({err})"))
+                        }
+                        Err(BodyError::TooLarge { limit }) => {
+                            return Err(format!(
+                                "{method} {path}: the answer is {} (a SCIM answer is a few kilobytes); check [target] url",
+                                BodyError::too_large(limit)
+                            ));
+                        }
                     }
                 }
                 Err(err) if err.is_timeout() => {
