@@ -560,3 +560,26 @@ proptest! {
         check_page(body.as_bytes());
     }
 }
+
+/// Nesting far deeper than any page, in every place a page can hold it: refused or ignored,
+/// never a stack overflow (which would abort the process, not panic).
+#[test]
+fn deeply_nested_pages_do_not_overflow_the_stack() {
+    let deep =
+        |open: &str, close: &str| format!("{}1{}", open.repeat(100_000), close.repeat(100_000));
+    let bodies = [
+        format!(r#"{{"@odata.context": {}, "value": []}}"#, deep("[", "]")),
+        format!(
+            r#"{{"value": [{{"id": "1", "x": {}}}]}}"#,
+            deep("{\"a\":", "}")
+        ),
+        format!(
+            r#"{{"error": {{"innerError": {}}}}}"#,
+            deep("{\"innerError\":", "}")
+        ),
+        deep("[", "]"),
+    ];
+    for body in bodies {
+        check_page(body.as_bytes());
+    }
+}
