@@ -765,6 +765,23 @@ fn corpus() -> Vec<Case> {
             ],
         ),
         case(
+            "a tenant id with a path in it",
+            Replace(
+                "contoso.onmicrosoft.com",
+                "contoso.onmicrosoft.com/../common",
+            ),
+            &[
+                "[source] tenant_id",
+                "neither a directory (tenant) id nor a domain",
+                "verified domain",
+            ],
+        ),
+        case(
+            "an empty state_dir",
+            Replace("state_dir = \"state\"", "state_dir = \"\""),
+            &["state_dir is empty", "/var/lib/entrasync"],
+        ),
+        case(
             "members with a capital",
             Replace("members = \"direct\"", "members = \"Transitive\""),
             &["[source] members", "\"direct\" or \"transitive\""],

@@ -354,11 +354,17 @@ impl Validator<'_> {
     }
 
     fn config(mut self, mut raw: RawConfig) -> Result<Config, ConfigError> {
-        let state_dir = self.resolve(
-            raw.state_dir
-                .take()
-                .unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
-        );
+        let state_dir = raw
+            .state_dir
+            .take()
+            .unwrap_or_else(|| DEFAULT_STATE_DIR.into());
+        if state_dir.as_os_str().to_string_lossy().trim().is_empty() {
+            return Err(self.invalid(
+                "state_dir",
+                "is empty, which would put the snapshot beside this file; write a directory such as \"/var/lib/entrasync\", or leave the key out for that default",
+            ));
+        }
+        let state_dir = self.resolve(state_dir);
         let schedule = self.schedule(raw.schedule.as_deref().unwrap_or(DEFAULT_SCHEDULE))?;
         let rules = self.rules(&mut raw)?;
         let deprovision = self.deprovision(raw.deprovision.take())?;
@@ -441,6 +447,17 @@ impl Validator<'_> {
             raw.tenant_id.take(),
             "the directory (tenant) id or a verified domain such as contoso.onmicrosoft.com",
         )?;
+        // The tenant goes into the token URL's path: a GUID or a domain name, nothing that
+        // would change the URL.
+        if !tenant_id
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        {
+            return Err(self.invalid(
+                "[source] tenant_id",
+                format!("is \"{tenant_id}\", which is neither a directory (tenant) id nor a domain; write the GUID from the Entra admin center's Overview, or a verified domain such as contoso.onmicrosoft.com"),
+            ));
+        }
         let client_id = self.required(
             "[source] client_id",
             raw.client_id.take(),

@@ -662,3 +662,34 @@ fn a_config_path_to_an_endless_device_is_refused_without_reading_it_all() {
         "{err}"
     );
 }
+
+#[test]
+fn a_tenant_id_that_would_change_the_token_url_is_refused() {
+    for tenant in [
+        "contoso.com/../x",
+        "contoso?x=1",
+        "a b",
+        "contoso#frag",
+        "t%2e",
+    ] {
+        let text = GOOD.replace("contoso.onmicrosoft.com", tenant);
+        let err = load_text(&text).expect_err(tenant).to_string();
+        assert!(err.contains("[source] tenant_id is"), "{tenant}: {err}");
+        assert!(err.contains("verified domain"), "{err}");
+    }
+    for tenant in [
+        "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "contoso.onmicrosoft.com",
+        "t",
+    ] {
+        load_text(&GOOD.replace("contoso.onmicrosoft.com", tenant)).expect(tenant);
+    }
+}
+
+#[test]
+fn an_empty_state_dir_is_refused() {
+    let err = load_text(&GOOD.replace("state_dir = \"state\"", "state_dir = \" \""))
+        .expect_err("empty")
+        .to_string();
+    assert!(err.contains("state_dir is empty"), "{err}");
+}
