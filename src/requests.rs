@@ -1,4 +1,5 @@
-//! Requests sent to Graph and to the target, counted by HTTP status.
+//! Requests sent to Graph and to the target, counted by HTTP status, and their bodies read
+//! within a size limit.
 //!
 //! Shared by the two HTTP clients (`source/http.rs`, `target/scim/client.rs`): each attempt,
 //! retries included, is counted once its answer (or its failure) is known. The engine reads the
@@ -47,6 +48,46 @@ impl RequestCounts {
     }
 }
 
+/// Why a response's body was not read whole.
+#[derive(Debug)]
+pub enum BodyError {
+    /// The connection failed or was cut off.
+    Transport(reqwest::Error),
+    /// The body is, or announces it is, larger than the limit.
+    TooLarge { limit: usize },
+}
+
+impl BodyError {
+    /// "larger than 16 MiB", for messages.
+    pub fn too_large(limit: usize) -> String {
+        format!("larger than {} MiB", limit >> 20)
+    }
+}
+
+/// Reads a response's body, at most `limit` bytes: a server that announces or sends more
+/// (a broken proxy, an endless stream) is refused before it fills the memory.
+pub async fn read_body(
+    mut response: reqwest::Response,
+    limit: usize,
+) -> Result<Vec<u8>, BodyError> {
+    let announced = response
+        .headers()
+        .get(reqwest::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|length| length > limit as u64) {
+        return Err(BodyError::TooLarge { limit });
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(BodyError::Transport)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge { limit });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -64,5 +105,29 @@ mod tests {
         assert_eq!(by_status.get(&200), Some(&2));
         assert_eq!(by_status.get(&429), Some(&1));
         assert_eq!(by_status.get(&NO_ANSWER), Some(&1));
+    }
+
+    fn response(body: Vec<u8>, announced: Option<u64>) -> reqwest::Response {
+        let mut builder = axum::http::Response::builder().status(200);
+        if let Some(length) = announced {
+            builder = builder.header("content-length", length);
+        }
+        reqwest::Response::from(builder.body(body).expect("a response"))
+    }
+
+    /// Found by tests/hostile_bodies.rs: bodies were read whole, however large, so an endless
+    /// stream filled the memory.
+    #[tokio::test]
+    async fn a_body_larger_than_the_limit_is_refused_before_it_is_read_whole() {
+        let read = read_body(response(vec![b'x'; 100], None), 100).await;
+        assert_eq!(read.expect("at the limit").len(), 100);
+        let read = read_body(response(vec![b'x'; 101], None), 100).await;
+        assert!(matches!(read, Err(BodyError::TooLarge { limit: 100 })));
+        let read = read_body(response(Vec::new(), Some(2 << 30)), 100).await;
+        assert!(
+            matches!(read, Err(BodyError::TooLarge { limit: 100 })),
+            "announced"
+        );
+        assert_eq!(BodyError::too_large(16 << 20), "larger than 16 MiB");
     }
 }

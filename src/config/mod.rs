@@ -123,6 +123,34 @@ pub enum ConfigError {
     },
 }
 
+/// `text` as one printable line, for messages that quote what a file or a server wrote:
+/// control characters (line breaks, escape sequences) and the bidirectional overrides that
+/// reorder a terminal line are written as escapes (`\n`, `\u{202e}`), everything else as it is.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// [`printable`], and at most `max` characters (an ellipsis marks the cut): for what a
+/// server wrote, which may be megabytes.
+pub fn one_line(text: &str, max: usize) -> String {
+    let line = printable(text);
+    if line.chars().count() <= max {
+        return line;
+    }
+    let mut cut: String = line.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
 /// Reads and validates the configuration at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     load_with(path, true)
@@ -135,10 +163,44 @@ pub fn load_without_secrets(path: &Path) -> Result<Config, ConfigError> {
     load_with(path, false)
 }
 
+/// The largest configuration read: a real one is a few kilobytes, and `--config /dev/zero`
+/// must not fill the memory.
+const MAX_CONFIG_BYTES: u64 = 8 << 20;
+
 fn load_with(path: &Path, read_secrets: bool) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    use std::io::Read;
+    let read_error = |source| ConfigError::Read {
         path: path.to_owned(),
         source,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_CONFIG_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(ConfigError::Invalid {
+            path: path.to_owned(),
+            key: "the file".into(),
+            message: format!(
+                "is larger than {} MiB, which no configuration is; check --config names the right file",
+                MAX_CONFIG_BYTES >> 20
+            ),
+        });
+    }
+    let text = String::from_utf8(bytes).map_err(|err| {
+        let valid = err.utf8_error().valid_up_to();
+        let bytes = err.as_bytes();
+        // Everything before the bad byte is UTF-8: count lines and characters there.
+        let before = std::str::from_utf8(&bytes[..valid]).unwrap_or_default();
+        ConfigError::Syntax {
+            path: path.to_owned(),
+            line: before.matches('\n').count() + 1,
+            column: before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1,
+            message: format!(
+                "the byte 0x{:02X} is not UTF-8 text; TOML files are UTF-8: save the file as UTF-8 (without other encodings' characters)",
+                bytes[valid]
+            ),
+        }
     })?;
     parse_with(&text, path, read_secrets)
 }
@@ -159,32 +221,118 @@ fn parse_with(text: &str, path: &Path, read_secrets: bool) -> Result<Config, Con
     .config(raw)
 }
 
+/// The keys whose value is a secret written inline: a message about them never quotes it.
+const INLINE_SECRET_KEYS: [&str; 2] = ["client_secret", "token"];
+
 /// Turns a TOML error into `file:line:column: [table] message` on one line.
 fn syntax_error(text: &str, path: &Path, err: &toml::de::Error) -> ConfigError {
-    let offset = err.span().map_or(0, |span| span.start).min(text.len());
+    let mut span = err.span().unwrap_or(0..0);
+    let mut raw_message = err.message().trim().replace('\n', " ");
+    // A multi-line string never closed runs to the end of the file, where TOML reports it:
+    // point at where it was opened instead (the tables after it are inside the string).
+    let at_the_end = text
+        .get(span.start.min(text.len())..)
+        .is_some_and(|rest| rest.trim().is_empty());
+    if raw_message.contains("multi-line") && at_the_end {
+        let quote = if raw_message.contains("literal") {
+            "'''"
+        } else {
+            "\"\"\""
+        };
+        if let Some(opened) = text.rfind(quote) {
+            span = opened..opened + 3;
+            raw_message =
+                format!("a multi-line string opened here is never closed; end it with {quote}");
+        }
+    }
+    let mut offset = span.start.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
     let before = &text[..offset];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    let table = before
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('['))
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    let this_line = text[line_start..line_end].trim();
+    // The table the error is in: a header's own line (if it is one), else the last header
+    // before it.
+    let header = if this_line.starts_with('[') {
+        let header = this_line.split('#').next().unwrap_or(this_line).trim_end();
+        header.ends_with(']').then_some(header)
+    } else {
+        text[..line_start]
+            .lines()
+            .rev()
+            .map(str::trim)
+            .find(|l| l.starts_with('['))
+    };
+    let table = header
         .map(|l| format!("in {} ", l.split('#').next().unwrap_or(l).trim()))
         .unwrap_or_default();
-    // A type error points at the value: name the key written before it on the same line.
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let key = text[line_start..offset]
-        .split_once('=')
-        .map(|(key, _)| format!("key `{}`: ", key.trim()))
-        .unwrap_or_default();
-    let message = err.message().trim().replace('\n', " ");
+    let message = in_toml_words(&raw_message);
+    // A duplicate points at the key itself; a type error at the value: name the key written
+    // before it on the same line.
+    let spanned = text
+        .get(span)
+        .map(str::trim)
+        .filter(|key| !key.is_empty() && !key.contains('\n') && key.chars().count() <= 100);
+    let message = if message.starts_with("duplicate key") {
+        let key = spanned.map(|k| format!(" `{k}`")).unwrap_or_default();
+        format!("{table}duplicate key{key}: write each key, and each [table], once")
+    } else {
+        let key = text[line_start..offset]
+            .split_once('=')
+            .map(|(key, _)| key.trim())
+            .filter(|key| !key.is_empty());
+        match key {
+            Some(key) if INLINE_SECRET_KEYS.contains(&key) => format!(
+                "{table}key `{key}`: is not a string (the value is not shown); write the secret in quotes, or better in a file named by {key}_file"
+            ),
+            Some(key) => format!("{table}key `{key}`: {message}"),
+            None => format!("{table}{message}{}", top_level_hint(&table, &message)),
+        }
+    };
     ConfigError::Syntax {
         path: path.to_owned(),
         line,
         column,
-        message: format!("{table}{key}{message}"),
+        message: printable(&message),
     }
+}
+
+/// The keys of the top level that are not tables: written after a `[table]` header, they
+/// belong to that table, the commonest way to get "unknown field" for a key that exists.
+const TOP_LEVEL_KEYS: [&str; 3] = ["state_dir", "schedule", "default_permission"];
+
+/// For an unknown field inside a table that is a top-level key: where to move it.
+fn top_level_hint(table: &str, message: &str) -> String {
+    let key = TOP_LEVEL_KEYS
+        .iter()
+        .find(|key| message.starts_with(&format!("unknown field `{key}`")));
+    match key {
+        Some(key) if !table.is_empty() => format!(
+            "; {key} belongs to the top level, and a key after a [table] header belongs to that table: move it above the first [table]"
+        ),
+        _ => String::new(),
+    }
+}
+
+/// serde's words for types in TOML's words: "expected i64" is "expected a whole number", a
+/// sequence an array, a map or `struct RawTarget` a table.
+fn in_toml_words(message: &str) -> String {
+    let mut text = message
+        .replace("expected i64", "expected a whole number")
+        .replace("a sequence", "an array")
+        .replace("sequence", "array")
+        .replace("invalid type: map", "invalid type: table");
+    while let Some(at) = text.find("struct Raw") {
+        let end = text[at + 10..]
+            .find(|c: char| !c.is_ascii_alphanumeric())
+            .map_or(text.len(), |i| at + 10 + i);
+        text.replace_range(at..end, "a table");
+    }
+    text
 }
 
 struct Validator<'a> {
@@ -196,20 +344,27 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
+    /// The error for `key`; both parts may quote the file, so both are made one line.
     fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
         ConfigError::Invalid {
             path: self.path.to_owned(),
-            key: key.to_owned(),
-            message: message.into(),
+            key: printable(key),
+            message: printable(&message.into()),
         }
     }
 
     fn config(mut self, mut raw: RawConfig) -> Result<Config, ConfigError> {
-        let state_dir = self.resolve(
-            raw.state_dir
-                .take()
-                .unwrap_or_else(|| DEFAULT_STATE_DIR.into()),
-        );
+        let state_dir = raw
+            .state_dir
+            .take()
+            .unwrap_or_else(|| DEFAULT_STATE_DIR.into());
+        if state_dir.as_os_str().to_string_lossy().trim().is_empty() {
+            return Err(self.invalid(
+                "state_dir",
+                "is empty, which would put the snapshot beside this file; write a directory such as \"/var/lib/entrasync\", or leave the key out for that default",
+            ));
+        }
+        let state_dir = self.resolve(state_dir);
         let schedule = self.schedule(raw.schedule.as_deref().unwrap_or(DEFAULT_SCHEDULE))?;
         let rules = self.rules(&mut raw)?;
         let deprovision = self.deprovision(raw.deprovision.take())?;
@@ -292,6 +447,17 @@ impl Validator<'_> {
             raw.tenant_id.take(),
             "the directory (tenant) id or a verified domain such as contoso.onmicrosoft.com",
         )?;
+        // The tenant goes into the token URL's path: a GUID or a domain name, nothing that
+        // would change the URL.
+        if !tenant_id
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        {
+            return Err(self.invalid(
+                "[source] tenant_id",
+                format!("is \"{tenant_id}\", which is neither a directory (tenant) id nor a domain; write the GUID from the Entra admin center's Overview, or a verified domain such as contoso.onmicrosoft.com"),
+            ));
+        }
         let client_id = self.required(
             "[source] client_id",
             raw.client_id.take(),
@@ -359,6 +525,7 @@ impl Validator<'_> {
     fn url(&self, key: &str, text: &str) -> Result<Url, ConfigError> {
         let url = Url::parse(text.trim().trim_end_matches('/'))
             .map_err(|err| self.invalid(key, format!("\"{text}\" is not a URL ({err})")))?;
+        self.no_credentials(key, &url)?;
         match url.scheme() {
             "https" => {}
             "http" if is_loopback(&url) => {}
@@ -383,6 +550,22 @@ impl Validator<'_> {
         Ok(url)
     }
 
+    /// A URL with `user:password@` is refused without quoting it: Graph and SCIM take bearer
+    /// tokens, and the password would show in every message that names the URL.
+    fn no_credentials(&self, key: &str, url: &Url) -> Result<(), ConfigError> {
+        if url.username().is_empty() && url.password().is_none() {
+            return Ok(());
+        }
+        Err(self.invalid(
+            key,
+            format!(
+                "carries a user name or password (the URL is not shown); remove the part before @ in {}://…@{}: entrasync authenticates with tokens",
+                url.scheme(),
+                url.host_str().unwrap_or_default()
+            ),
+        ))
+    }
+
     fn groups(&self, groups: Vec<String>) -> Result<Vec<String>, ConfigError> {
         let mut seen: Vec<String> = Vec::with_capacity(groups.len());
         for group in groups {
@@ -394,7 +577,10 @@ impl Validator<'_> {
                 ));
             }
             if seen.iter().any(|g| g.eq_ignore_ascii_case(&group)) {
-                return Err(self.invalid("[source] groups", format!("lists \"{group}\" twice")));
+                return Err(self.invalid(
+                    "[source] groups",
+                    format!("lists \"{group}\" twice; remove one"),
+                ));
             }
             seen.push(group);
         }
@@ -410,7 +596,10 @@ impl Validator<'_> {
         match text {
             None => Ok(default),
             Some(text) => match parse_duration(&text) {
-                Ok(d) if d.is_zero() => Err(self.invalid(key, "must be longer than zero")),
+                Ok(d) if d.is_zero() => Err(self.invalid(
+                    key,
+                    "must be longer than zero; write a duration such as \"30s\"",
+                )),
                 Ok(d) => Ok(d),
                 Err(why) => Err(self.invalid(key, why)),
             },

@@ -162,6 +162,16 @@ impl Validator<'_> {
                 Some(name)
             }
         };
+        // A permission group no alias gives, and not the default either, is granted to no one.
+        let unreachable = permission_groups
+            .iter()
+            .find(|p| p.aliases.is_empty() && default_permission.as_ref() != Some(&p.name));
+        if let Some(group) = unreachable {
+            return Err(self.invalid(
+                &format!("[[permission_groups]] ({}) aliases", group.name),
+                "is empty, so no user can get this permission; list the Entra groups that give it, or name it in default_permission",
+            ));
+        }
         let attributes = self.attributes(raw.attributes.take().unwrap_or_default())?;
         Ok(RulesConfig {
             scope_groups: Vec::new(),
@@ -187,7 +197,7 @@ impl Validator<'_> {
                 ));
             }
             if values.iter().any(String::is_empty) {
-                return Err(self.invalid(&key, "has an empty entry"));
+                return Err(self.invalid(&key, "has an empty entry; remove it"));
             }
             Ok(Some(values))
         };
@@ -226,7 +236,10 @@ impl Validator<'_> {
             let key = format!("[[departments]] #{}", i + 1);
             let name = self.name(&key, department.name)?;
             if departments.iter().any(|d| d.name == name) {
-                return Err(self.invalid(&key, format!("name \"{name}\" is used twice")));
+                return Err(self.invalid(
+                    &key,
+                    format!("name \"{name}\" is used twice; write each department once, with all its aliases in one list"),
+                ));
             }
             let aliases = match department.aliases {
                 None => vec![name.clone()],
@@ -252,7 +265,10 @@ impl Validator<'_> {
             let name = self.name(&key, group.name)?;
             let key = format!("{key} ({name})");
             if groups.iter().any(|g| g.name == name) {
-                return Err(self.invalid(&key, "name is used twice"));
+                return Err(self.invalid(
+                    &key,
+                    "name is used twice; write each permission group once, with all its aliases in one list",
+                ));
             }
             let aliases =
                 self.aliases(&format!("{key} aliases"), group.aliases.unwrap_or_default())?;
@@ -360,7 +376,10 @@ impl Validator<'_> {
     fn name(&self, key: &str, name: Option<String>) -> Result<String, ConfigError> {
         match name.map(|n| n.trim().to_owned()) {
             Some(n) if !n.is_empty() => Ok(n),
-            _ => Err(self.invalid(&format!("{key} name"), "is missing or empty")),
+            _ => Err(self.invalid(
+                &format!("{key} name"),
+                "is missing or empty; write the name the application knows it by",
+            )),
         }
     }
 
@@ -369,10 +388,10 @@ impl Validator<'_> {
         for alias in aliases {
             let alias = alias.trim().to_owned();
             if alias.is_empty() {
-                return Err(self.invalid(key, "has an empty alias"));
+                return Err(self.invalid(key, "has an empty alias; remove it"));
             }
             if out.iter().any(|a| a.eq_ignore_ascii_case(&alias)) {
-                return Err(self.invalid(key, format!("lists \"{alias}\" twice")));
+                return Err(self.invalid(key, format!("lists \"{alias}\" twice; remove one")));
             }
             out.push(alias);
         }

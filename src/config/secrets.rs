@@ -113,6 +113,13 @@ impl Validator<'_> {
             })?;
             (text, format!("{name}_file {}", file.display()))
         } else if let Some(variable) = env {
+            if !is_variable_name(&variable) {
+                // Likely the secret itself pasted in the wrong key: never repeat it.
+                return Err(self.invalid(
+                    &key("_env"),
+                    format!("is not the name of an environment variable (the value is not shown, in case it is the secret itself); name the variable that holds {what}, such as ENTRASYNC_{}", name.to_uppercase()),
+                ));
+            }
             let text = std::env::var(&variable).map_err(|_| {
                 self.invalid(
                     &key("_env"),
@@ -144,6 +151,16 @@ impl Validator<'_> {
         }
         Ok((Secret::new(value), origin))
     }
+}
+
+/// An environment variable's name as shells write one: a letter or `_`, then letters, digits
+/// and `_`.
+fn is_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The variable systemd sets to the folder of the unit's `LoadCredential=` files.

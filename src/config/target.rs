@@ -188,9 +188,11 @@ impl Validator<'_> {
             "the SCIM base URL the application gives (the Tenant URL of Entra's provisioning)",
         )?;
         let url = if raw.allow_insecure_http == Some(true) {
-            Url::parse(text.trim_end_matches('/')).map_err(|err| {
+            let url = Url::parse(text.trim_end_matches('/')).map_err(|err| {
                 self.invalid("[target] url", format!("\"{text}\" is not a URL ({err})"))
-            })?
+            })?;
+            self.no_credentials("[target] url", &url)?;
+            url
         } else {
             self.url("[target] url", &text)?
         };

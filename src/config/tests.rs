@@ -469,3 +469,227 @@ fn a_certificate_is_the_other_credential() {
         assert!(!err.contains("PRIVATE KEY"), "{err}");
     }
 }
+
+// Regression tests for what the hostile-input corpus and the fuzzing found
+// (tests/hostile_configs.rs, tests/fuzz_parsers.rs).
+
+#[test]
+fn a_value_with_a_line_break_is_quoted_on_one_line() {
+    let cases = [
+        GOOD.replace("groups =", "members = \"a\\nb\"\ngroups ="),
+        format!("{GOOD}\n[attributes]\n\"a\\r\\nb\" = \"x\"\n"),
+        format!("{GOOD}\n[attributes]\nuserName = \"lower([mail\\nx])\"\n"),
+        format!("{GOOD}\n[[permission_groups]]\nname = \"A\\u001b[31m\\u202eB\"\n"),
+        "'\u{1b}7\r\u{202e}x{=Y".to_owned(),
+    ];
+    for text in cases {
+        let err = load_text(&text).expect_err(&text).to_string();
+        assert!(
+            !err.contains(['\n', '\r', '\u{1b}', '\u{202e}']),
+            "one printable line: {err:?}"
+        );
+    }
+    let text = GOOD.replace("groups =", "members = \"a\\nb\"\ngroups =");
+    let err = load_text(&text).expect_err("bad").to_string();
+    assert!(
+        err.contains("\"a\\nb\""),
+        "the break is shown as \\n: {err}"
+    );
+}
+
+#[test]
+fn a_duplicate_key_or_table_is_named() {
+    let cases = [
+        (
+            GOOD.replace("groups =", "tenant_id = \"x\"\ngroups ="),
+            ":9:1: in [source] duplicate key `tenant_id`",
+        ),
+        (
+            format!("{GOOD}[source]\n"),
+            ":10:2: in [source] duplicate key `source`",
+        ),
+        (
+            format!("{GOOD}[target\n"),
+            ":10:8: unclosed table, expected `]`",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = load_text(&text).expect_err(want).to_string();
+        assert!(err.contains(want), "{want}: {err}");
+    }
+}
+
+#[test]
+fn an_inline_secret_of_the_wrong_type_is_not_shown() {
+    let secret_line = "client_secret_env = \"ENTRASYNC_TEST_SECRET_SET\"";
+    for (section, line) in [
+        ("", "client_secret = 4319927781"),
+        ("", "client_secret = 43199.27781"),
+        (
+            "[target]\nkind = \"scim\"\nurl = \"https://a.example\"\n",
+            "token = 9871234560",
+        ),
+    ] {
+        let text = if section.is_empty() {
+            GOOD.replace(secret_line, line)
+        } else {
+            format!("{GOOD}{section}{line}\n")
+        };
+        let err = load_text(&text).expect_err(line).to_string();
+        assert!(err.contains("not shown"), "{err}");
+        assert!(
+            !err.contains("4319927781") && !err.contains("43199.27781"),
+            "{err}"
+        );
+        assert!(!err.contains("9871234560"), "{err}");
+    }
+}
+
+#[test]
+fn a_secret_pasted_into_an_env_key_is_not_shown() {
+    let secret_line = "client_secret_env = \"ENTRASYNC_TEST_SECRET_SET\"";
+    let text = GOOD.replace(secret_line, "client_secret_env = \"abc8Q~kJ.secret-value\"");
+    let err = load_text(&text)
+        .expect_err("not a variable name")
+        .to_string();
+    assert!(
+        err.contains("[source] client_secret_env is not the name"),
+        "{err}"
+    );
+    assert!(!err.contains("abc8Q"), "{err}");
+}
+
+#[test]
+fn a_url_with_a_password_is_refused_without_showing_it() {
+    for (key, url) in [
+        ("graph_url", "https://svc:Pa55-w0rd@graph.microsoft.com"),
+        ("authority_url", "http://user:Pa55-w0rd@127.0.0.1:8080"),
+    ] {
+        let text = GOOD.replace("groups =", &format!("{key} = \"{url}\"\ngroups ="));
+        let err = load_text(&text).expect_err(url).to_string();
+        assert!(
+            err.contains(&format!("[source] {key} carries a user name or password")),
+            "{err}"
+        );
+        assert!(!err.contains("Pa55-w0rd"), "{err}");
+    }
+}
+
+#[test]
+fn serde_type_names_are_said_in_toml_words() {
+    let cases = [
+        (
+            format!("{GOOD}[deprovision]\nmax_deprovisions = 1.5\n"),
+            "expected a whole number",
+        ),
+        (
+            GOOD.replace("groups = [", "groups = \"x\"\nx = ["),
+            "expected an array",
+        ),
+        ("target = 1\n".to_owned(), "expected a table"),
+    ];
+    for (text, want) in cases {
+        let err = load_text(&text).expect_err(want).to_string();
+        assert!(err.contains(want), "{want}: {err}");
+        assert!(!err.contains("i64") && !err.contains("Raw"), "{err}");
+    }
+}
+
+#[test]
+fn an_unclosed_multi_line_string_is_reported_where_it_opens() {
+    let text =
+        format!("{GOOD}\n[attributes]\nuserName = \"\"\"lower(\n\n[target]\nkind = \"file\"\n");
+    let err = load_text(&text).expect_err("never closed").to_string();
+    assert!(
+        err.contains(":12:12: in [attributes] key `userName`: a multi-line string opened here is never closed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_top_level_key_after_a_table_says_to_move_it() {
+    let text = format!("{GOOD}default_permission = \"Reader\"\n");
+    let err = load_text(&text).expect_err("in [source]").to_string();
+    assert!(err.contains("unknown field `default_permission`"), "{err}");
+    assert!(err.contains("move it above the first [table]"), "{err}");
+}
+
+#[test]
+fn a_permission_group_no_alias_gives_is_refused_unless_it_is_the_default() {
+    let group = "[[permission_groups]]\nname = \"Viewer\"\npriority = 1\n";
+    let err = load_text(&format!("{GOOD}{group}"))
+        .expect_err("unreachable")
+        .to_string();
+    assert!(
+        err.contains("[[permission_groups]] (Viewer) aliases is empty"),
+        "{err}"
+    );
+    let text = format!("default_permission = \"Viewer\"\n{GOOD}{group}aliases = []\n");
+    let config = load_text(&text).expect("the default needs no alias");
+    assert_eq!(config.rules.default_permission.as_deref(), Some("Viewer"));
+}
+
+#[test]
+fn a_config_file_that_is_not_utf8_names_the_line_and_column() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("entrasync.toml");
+    std::fs::write(
+        &path,
+        b"state_dir = \"s\"\n[source]\ntenant_id = \"caf\xe9\"\n",
+    )
+    .expect("write");
+    let err = load(&path).expect_err("not UTF-8").to_string();
+    assert!(
+        err.starts_with(&format!(
+            "{}:3:17: the byte 0xE9 is not UTF-8",
+            path.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        !err.contains("--config"),
+        "the path is right, the encoding is not: {err}"
+    );
+}
+
+#[test]
+fn a_config_path_to_an_endless_device_is_refused_without_reading_it_all() {
+    let err = load(Path::new("/dev/zero"))
+        .expect_err("endless")
+        .to_string();
+    assert!(
+        err.contains("/dev/zero: the file is larger than 8 MiB"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_tenant_id_that_would_change_the_token_url_is_refused() {
+    for tenant in [
+        "contoso.com/../x",
+        "contoso?x=1",
+        "a b",
+        "contoso#frag",
+        "t%2e",
+    ] {
+        let text = GOOD.replace("contoso.onmicrosoft.com", tenant);
+        let err = load_text(&text).expect_err(tenant).to_string();
+        assert!(err.contains("[source] tenant_id is"), "{tenant}: {err}");
+        assert!(err.contains("verified domain"), "{err}");
+    }
+    for tenant in [
+        "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "contoso.onmicrosoft.com",
+        "t",
+    ] {
+        load_text(&GOOD.replace("contoso.onmicrosoft.com", tenant)).expect(tenant);
+    }
+}
+
+#[test]
+fn an_empty_state_dir_is_refused() {
+    let err = load_text(&GOOD.replace("state_dir = \"state\"", "state_dir = \" \""))
+        .expect_err("empty")
+        .to_string();
+    assert!(err.contains("state_dir is empty"), "{err}");
+}

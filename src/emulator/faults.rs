@@ -11,7 +11,7 @@ use std::sync::Mutex;
 /// The endpoints of the emulator, as counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Endpoint {
-    /// `POST /{tenant}/oauth2/v2.0/token`
+    /// `POST /{tenant}/oauth2/v2.0/token` (faults fire here only when a rule names it)
     Token,
     /// `GET /v1.0/users/delta`
     UsersDelta,
@@ -61,6 +61,19 @@ pub enum FaultKind {
     /// The page also carries every object of the page served `earlier` pages before it in the
     /// same round (Graph may repeat objects anywhere in a round).
     Replay { earlier: u32 },
+    /// Answers `status` with exactly `body` (as `application/json`, whatever it holds): a
+    /// malformed page, a proxy's HTML, an empty body, a link to elsewhere.
+    Body { status: u16, body: Vec<u8> },
+}
+
+impl FaultKind {
+    /// [`FaultKind::Body`] with status 200 and this text.
+    pub fn body(text: impl Into<String>) -> FaultKind {
+        FaultKind::Body {
+            status: 200,
+            body: text.into().into_bytes(),
+        }
+    }
 }
 
 /// When a fault fires.
@@ -140,8 +153,18 @@ impl Faults {
 
     /// The fault for this request, if a rule fires; the first matching rule wins.
     pub fn take(&self, endpoint: Endpoint, page: u32) -> Option<FaultKind> {
+        self.take_where(|r| r.matches(endpoint, page))
+    }
+
+    /// The fault for a token request: only a rule that names [`Endpoint::Token`] fires there,
+    /// so a rule for "any endpoint" keeps breaking Graph, not the sign-in before it.
+    pub fn take_token(&self) -> Option<FaultKind> {
+        self.take_where(|r| r.endpoint == Some(Endpoint::Token) && r.matches(Endpoint::Token, 0))
+    }
+
+    fn take_where(&self, fires: impl Fn(&FaultRule) -> bool) -> Option<FaultKind> {
         let mut rules = lock(&self.0);
-        let rule = rules.iter_mut().find(|r| r.matches(endpoint, page))?;
+        let rule = rules.iter_mut().find(|r| fires(r))?;
         if let Some(left) = rule.remaining.as_mut() {
             *left -= 1;
         }
@@ -224,5 +247,19 @@ mod tests {
         }
         faults.clear();
         assert_eq!(faults.take(Endpoint::GroupsDelta, 0), None);
+    }
+
+    #[test]
+    fn token_faults_fire_only_when_named() {
+        let faults = Faults::default();
+        faults.add(FaultRule::new(FaultKind::GatewayTimeout).always());
+        assert_eq!(
+            faults.take_token(),
+            None,
+            "any endpoint is any Graph endpoint"
+        );
+        faults.add(FaultRule::new(FaultKind::body("<html>")).on(Endpoint::Token));
+        assert_eq!(faults.take_token(), Some(FaultKind::body("<html>")));
+        assert_eq!(faults.take_token(), None, "once");
     }
 }

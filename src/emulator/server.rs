@@ -206,6 +206,16 @@ pub async fn handle(
         if parts.method != Method::POST {
             return GraphError::new(405, "invalid_request", "Use POST.").response(&request_id);
         }
+        if let Some(kind) = shared.faults.take_token() {
+            let request = Request {
+                base: shared.base_url.clone(),
+                path: path.clone(),
+                params: Vec::new(),
+            };
+            if let Some(response) = fail(&shared, &kind, &request, &request_id).await {
+                return response;
+            }
+        }
         let body = axum::body::to_bytes(body, 1 << 20)
             .await
             .unwrap_or_default();
@@ -374,6 +384,15 @@ async fn fail(
             return None;
         }
         FaultKind::TruncatedBody | FaultKind::Replay { .. } => return None,
+        FaultKind::Body { status, body } => {
+            let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::OK);
+            let mut response = (status, body.clone()).into_response();
+            response.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            return Some(response);
+        }
     };
     Some(err.response(request_id))
 }

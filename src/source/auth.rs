@@ -12,8 +12,10 @@ use oauth2::basic::{BasicClient, BasicErrorResponseType};
 use oauth2::{AuthType, ClientId, ClientSecret, RequestTokenError, Scope, TokenResponse, TokenUrl};
 
 use super::SourceError;
+use super::page::shorten;
 use crate::config::SourceConfig;
 use crate::credential::{ASSERTION_TYPE, ClientCertificate, Credential};
+use crate::requests::{BodyError, read_body};
 use crate::secret::Secret;
 
 /// Tokens are renewed this long before Graph would reject them.
@@ -159,12 +161,15 @@ impl TokenSource {
     ) -> Explained {
         match err {
             RequestTokenError::ServerResponse(response) => {
+                // What the endpoint wrote goes into one line of bounded length.
                 let description = response.error_description().map_or("", String::as_str);
-                let first_line = description.lines().next().unwrap_or("").trim();
+                let first_line = shorten(description.lines().next().unwrap_or("").trim(), 300);
+                let first_line = first_line.as_str();
                 let aadsts = aadsts_code(first_line);
+                let error = shorten(response.error().as_ref(), 100);
                 let code = match aadsts {
-                    Some(n) => format!("AADSTS{n} ({})", response.error()),
-                    None => response.error().to_string(),
+                    Some(n) => format!("AADSTS{n} ({error})"),
+                    None => error,
                 };
                 let said = first_line
                     .split_once(": ")
@@ -186,11 +191,12 @@ impl TokenSource {
             RequestTokenError::Parse(err, _body) => Explained::Final(format!(
                 "the token endpoint {} answered something that is not a token response ({}); check [source] authority_url",
                 self.token_url,
-                err.inner()
+                shorten(&err.inner().to_string(), 200)
             )),
             RequestTokenError::Other(what) => Explained::Final(format!(
-                "the token endpoint {} answered unexpectedly ({what}); check [source] authority_url",
-                self.token_url
+                "the token endpoint {} answered unexpectedly ({}); check [source] authority_url",
+                self.token_url,
+                shorten(&what, 200)
             )),
         }
     }
@@ -231,7 +237,12 @@ pub enum TransportError {
     Http(#[from] reqwest::Error),
     #[error("could not read the response: {0}")]
     Response(#[from] oauth2::http::Error),
+    #[error("its answer is {0}, which no token response is")]
+    TooLarge(String),
 }
+
+/// The largest token response read: a token is a few kilobytes.
+const MAX_TOKEN_RESPONSE_BYTES: usize = 1 << 20;
 
 /// Sends an oauth2 request with reqwest 0.13 (the oauth2 crate's own integration is reqwest 0.12).
 async fn send(
@@ -249,7 +260,12 @@ async fn send(
     for (name, value) in response.headers() {
         builder = builder.header(name, value);
     }
-    let body = response.bytes().await?.to_vec();
+    let body = read_body(response, MAX_TOKEN_RESPONSE_BYTES)
+        .await
+        .map_err(|err| match err {
+            BodyError::Transport(err) => TransportError::Http(err),
+            BodyError::TooLarge { limit } => TransportError::TooLarge(BodyError::too_large(limit)),
+        })?;
     Ok(builder.body(body)?)
 }
 

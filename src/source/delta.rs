@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 use super::SourceError;
 use super::http::{Failure, GraphHttp, path_of};
 use super::model::{GroupChange, GroupsRound, Removal, RoundKind, RoundStats, User, UsersRound};
-use super::page::{GroupEntry, Page, UserEntry};
+use super::page::{GroupEntry, MISSING_LINKS, Page, UserEntry, check_link};
 
 /// How many times one round may start over on Graph's request before the cycle fails.
 const MAX_RESYNCS: u64 = 2;
@@ -38,6 +38,15 @@ async fn run<F: Fold>(
     initial: &str,
     link: Option<&str>,
 ) -> Result<Round<F>, SourceError> {
+    // A delta link stored for another graph_url (the config changed) is not followed: the
+    // token would go there. The query starts over as a full round here.
+    let link = link.filter(|link| match check_link("@odata.deltaLink", link, initial) {
+        Ok(()) => true,
+        Err(why) => {
+            tracing::warn!(path = %path_of(initial), "the stored delta link is not usable ({why}); reading everything again as a full round");
+            false
+        }
+    });
     let mut kind = if link.is_some() {
         RoundKind::Incremental
     } else {
@@ -55,10 +64,19 @@ async fn run<F: Fold>(
                 stats.pages += 1;
                 stats.objects += page.value.len() as u64;
                 http.page_read(page.value.len());
+                let malformed = |what: String| SourceError::Malformed {
+                    path: path_of(&url),
+                    what,
+                };
+                let next = page.next_url(&url, initial).map_err(malformed)?;
+                let delta_link = match next {
+                    Some(_) => None,
+                    None => page.delta_url(initial).map_err(malformed)?,
+                };
                 for entry in page.value {
                     folded.add(entry);
                 }
-                match (page.next_link, page.delta_link) {
+                match (next, delta_link) {
                     (Some(next), _) => url = next,
                     (None, Some(delta_link)) => {
                         return Ok(Round {
@@ -68,13 +86,7 @@ async fn run<F: Fold>(
                             stats,
                         });
                     }
-                    (None, None) => {
-                        return Err(SourceError::Malformed {
-                            path: path_of(&url),
-                            what: "a delta page with neither @odata.nextLink nor @odata.deltaLink"
-                                .into(),
-                        });
-                    }
+                    (None, None) => return Err(malformed(MISSING_LINKS.into())),
                 }
             }
             Err(Failure::Resync) if stats.resyncs < MAX_RESYNCS => {

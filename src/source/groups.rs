@@ -136,7 +136,8 @@ pub async fn list(
     url.query_pairs_mut()
         .append_pair("$select", "id")
         .append_pair("$top", "999");
-    let mut next = Some(url.to_string());
+    let home = url.to_string();
+    let mut next = Some(home.clone());
     let mut members = BTreeMap::new();
     while let Some(url) = next.take() {
         let page: Page<MemberEntry> = http
@@ -145,11 +146,16 @@ pub async fn list(
             .map_err(unexpected_resync)?;
         stats.pages += 1;
         stats.objects += page.value.len() as u64;
+        next = page
+            .next_url(&url, &home)
+            .map_err(|what| SourceError::Malformed {
+                path: path_of(&url),
+                what,
+            })?;
         for member in page.value {
             let kind = member.kind();
             members.insert(member.id, kind);
         }
-        next = page.next_link;
     }
     Ok(members)
 }

@@ -15,9 +15,15 @@ use serde::de::DeserializeOwned;
 
 use super::SourceError;
 use super::auth::TokenSource;
-use super::page::GraphErrorBody;
-use crate::requests::{NO_ANSWER, RequestCounts};
+use super::page::{BadBody, GraphErrorBody, parse_body};
+use crate::requests::{BodyError, NO_ANSWER, RequestCounts, read_body};
 use crate::retry::{Jitter, RetryPolicy, parse_retry_after};
+
+/// The largest page read: Graph's are a few megabytes at most (999 objects).
+const MAX_PAGE_BYTES: usize = 64 << 20;
+
+/// The most of an error body read: its code and message are near the start.
+const MAX_ERROR_BYTES: usize = 1 << 20;
 
 /// Why a request did not give a value.
 #[derive(Debug)]
@@ -132,16 +138,22 @@ impl GraphHttp {
                 .answered(sent.as_ref().map_or(NO_ANSWER, |r| r.status().as_u16()));
             let (retry_after, why) = match sent {
                 Err(err) => (None, describe_transport(&err)),
-                Ok(response) if response.status().is_success() => match response.bytes().await {
-                    Ok(body) => match serde_json::from_slice::<T>(&body) {
-                        Ok(value) => return Ok(value),
-                        Err(err) => (
-                            None,
-                            format!("a body that is not the expected JSON ({err})"),
-                        ),
-                    },
-                    Err(err) => (None, describe_transport(&err)),
-                },
+                Ok(response) if response.status().is_success() => {
+                    match read_body(response, MAX_PAGE_BYTES).await {
+                        Ok(body) => match parse_body::<T>(&body) {
+                            Ok(value) => return Ok(value),
+                            Err(BadBody::Unreadable(why)) => (None, why),
+                            Err(BadBody::Shape(what)) => {
+                                return Err(SourceError::Malformed { path, what }.into());
+                            }
+                        },
+                        Err(BodyError::Transport(err)) => (None, describe_transport(&err)),
+                        Err(BodyError::TooLarge { limit }) => {
+                            let what = format!("a body {}", BodyError::too_large(limit));
+                            return Err(SourceError::Malformed { path, what }.into());
+                        }
+                    }
+                }
                 Ok(response) => {
                     let status = response.status();
                     let retry_after = response
@@ -149,7 +161,9 @@ impl GraphHttp {
                         .get(RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| parse_retry_after(v, SystemTime::now()));
-                    let body = response.bytes().await.unwrap_or_default();
+                    let body = read_body(response, MAX_ERROR_BYTES)
+                        .await
+                        .unwrap_or_default();
                     let error = GraphErrorBody::parse(&body);
                     match status {
                         StatusCode::UNAUTHORIZED if !renewed_token => {
@@ -257,15 +271,23 @@ fn graph_error(path: &str, status: StatusCode, error: GraphErrorBody) -> SourceE
         }
         _ => "the next cycle tries again",
     };
+    // A body without Graph's error envelope came from something else on the way (a proxy, a
+    // gateway): say so rather than print an empty code and message.
+    let (code, message) = if error.code.is_empty() && error.message.is_empty() {
+        (
+            status.canonical_reason().unwrap_or("-").to_owned(),
+            "an answer without Graph's error body (from a proxy or gateway on the way?)".to_owned(),
+        )
+    } else if error.code.is_empty() {
+        ("-".to_owned(), error.message)
+    } else {
+        (error.code, error.message)
+    };
     SourceError::Graph {
         path: path.to_owned(),
         status: status.as_u16(),
-        code: if error.code.is_empty() {
-            "-".into()
-        } else {
-            error.code
-        },
-        message: error.message,
+        code,
+        message,
         request_id: error.request_id.unwrap_or_else(|| "-".into()),
         hint,
     }

@@ -21,6 +21,8 @@ pub use groups::looks_like_object_id;
 pub use http::ReadProgress;
 pub use model::*;
 pub use on_demand::{OnDemand, OnDemandUser};
+#[doc(hidden)]
+pub use page::{GraphPageKind, parse_graph_page};
 
 use crate::config::{Members, SourceConfig};
 use http::GraphHttp;

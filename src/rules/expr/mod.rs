@@ -46,10 +46,11 @@ pub struct ExprError {
 }
 
 impl ExprError {
+    /// The message may quote the expression: it is made one printable line.
     fn new(column: usize, message: impl Into<String>) -> Self {
         ExprError {
             column,
-            message: message.into(),
+            message: crate::config::printable(&message.into()),
         }
     }
 }

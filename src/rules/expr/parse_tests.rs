@@ -217,3 +217,29 @@ proptest! {
         exercise(&pieces.concat());
     }
 }
+
+/// Found by `tests/fuzz_parsers.rs`: a property name holding a line break (or a terminal
+/// escape) made a message of several lines; names are quoted as printable escapes.
+#[test]
+fn a_property_name_with_a_line_break_is_reported_on_one_line() {
+    for text in [
+        "[p\nD]",
+        "lower([mail\r\nx])",
+        "[\u{1b}[31m]",
+        "[a\u{202e}b]",
+    ] {
+        let err = error(text).expect("an unknown property");
+        let message = err.to_string();
+        assert!(
+            !message.contains(['\n', '\r', '\u{1b}', '\u{202e}']),
+            "{text:?}: {message:?}"
+        );
+        assert!(message.contains("unknown property ["), "{message}");
+    }
+    let err = error("[p\nD]").expect("unknown");
+    assert!(
+        err.message.starts_with("unknown property [p\\nD]"),
+        "{}",
+        err.message
+    );
+}

@@ -11,11 +11,15 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::requests::{NO_ANSWER, RequestCounts};
+use crate::config::one_line;
+use crate::requests::{BodyError, NO_ANSWER, RequestCounts, read_body};
 use crate::retry::{Jitter, RetryPolicy, parse_retry_after};
 use crate::secret::Secret;
 
 const SCIM_JSON: &str = "application/scim+json";
+
+/// The largest answer read: a SCIM answer is a resource or a short list.
+const MAX_ANSWER_BYTES: usize = 16 << 20;
 
 /// An answer of the endpoint: its status and JSON body, if it sent one.
 #[derive(Debug)]
@@ -25,20 +29,49 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// The first resource of a ListResponse, if any.
-    pub fn first_resource(&self) -> Option<&Value> {
-        self.body.as_ref()?.get("Resources")?.as_array()?.first()
+    /// What a query answered: `Some` with its first resource (`None` when it found nothing)
+    /// when the body is a ListResponse, `None` when it is not one — an HTML page, an empty
+    /// body, `Resources` that is not an array — which must not be taken for "not found".
+    pub fn listed(&self) -> Option<Option<&Value>> {
+        let body = self.body.as_ref()?;
+        match body.get("Resources") {
+            Some(Value::Array(resources)) => Some(resources.first()),
+            // RFC 7644 §3.4.2: Resources may be left out when nothing matched.
+            None if body.get("totalResults").and_then(Value::as_u64) == Some(0) => Some(None),
+            _ => None,
+        }
     }
 
-    /// `409 uniqueness: userName exists` — what the endpoint said, for messages.
+    /// What a query that did not answer a ListResponse said instead, for messages.
+    pub fn not_a_list(&self) -> String {
+        let what = match &self.body {
+            None => "a body that is not JSON",
+            Some(_) => "JSON without a Resources array",
+        };
+        format!(
+            "answered {} with {what}, not a ListResponse; check [target] url (the SCIM base, such as https://app.example.com/scim/v2)",
+            self.status.as_u16()
+        )
+    }
+
+    /// `409 uniqueness: userName exists` — what the endpoint said, for messages: one line of
+    /// bounded length, whatever the endpoint wrote.
     pub fn describe(&self) -> String {
         let body = self.body.as_ref();
         let field = |key: &str| {
             body.and_then(|b| b.get(key))
                 .and_then(Value::as_str)
-                .map(str::to_owned)
+                .map(|text| one_line(text, 300))
         };
         let mut text = self.status.as_u16().to_string();
+        if body.is_none() {
+            if let Some(reason) = self.status.canonical_reason() {
+                text.push(' ');
+                text.push_str(reason);
+            }
+            text.push_str(" (not a SCIM answer: the body is not JSON)");
+            return text;
+        }
         if let Some(kind) = field("scimType") {
             text.push(' ');
             text.push_str(&kind);
@@ -49,6 +82,14 @@ impl Reply {
         }
         text
     }
+}
+
+/// The `id` of a resource the endpoint sent: a string that is not empty.
+pub fn resource_id(resource: &Value) -> Option<&str> {
+    resource
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|id| !id.trim().is_empty())
 }
 
 /// The HTTP side of the SCIM adapter.
@@ -143,14 +184,21 @@ impl Client {
                             | StatusCode::SERVICE_UNAVAILABLE
                             | StatusCode::GATEWAY_TIMEOUT
                     );
-                    let bytes = response.bytes().await.map_err(|e| e.to_string());
-                    match bytes {
+                    match read_body(response, MAX_ANSWER_BYTES).await {
                         Ok(bytes) if !retryable => {
                             let body = serde_json::from_slice(&bytes).ok();
                             return Ok(Reply { status, body });
                         }
                         Ok(_) => (retry_after, status.to_string()),
-                        Err(err) => (None, format!("the answer was cut off ({err})")),
+                        Err(BodyError::Transport(err)) => {
+                            (None, format!("the answer was cut off ({err})"))
+                        }
+                        Err(BodyError::TooLarge { limit }) => {
+                            return Err(format!(
+                                "{method} {path}: the answer is {} (a SCIM answer is a few kilobytes); check [target] url",
+                                BodyError::too_large(limit)
+                            ));
+                        }
                     }
                 }
                 Err(err) if err.is_timeout() => {

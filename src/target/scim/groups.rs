@@ -36,9 +36,9 @@ impl GroupIds {
             return Err(format!("GET /Groups?filter={filter}: {}", reply.describe()));
         }
         let found = reply
-            .first_resource()
-            .and_then(|g| g.get("id"))
-            .and_then(Value::as_str)
+            .listed()
+            .ok_or_else(|| format!("GET /Groups?filter={filter}: {}", reply.not_a_list()))?
+            .and_then(super::client::resource_id)
             .map(str::to_owned);
         let id = match found {
             Some(id) => id,
@@ -53,8 +53,7 @@ impl GroupIds {
                 reply
                     .body
                     .as_ref()
-                    .and_then(|b| b.get("id"))
-                    .and_then(Value::as_str)
+                    .and_then(super::client::resource_id)
                     .map(str::to_owned)
                     .ok_or_else(|| {
                         format!("the endpoint created the group \"{name}\" but sent no id")

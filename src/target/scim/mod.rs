@@ -164,7 +164,12 @@ impl ScimTarget {
             if reply.status != StatusCode::OK {
                 return Err(format!("GET /Users?filter={filter}: {}", reply.describe()));
             }
-            let found = reply.first_resource().cloned();
+            // Only a ListResponse says whether the user exists: anything else taken for "not
+            // found" would create a duplicate.
+            let found = reply
+                .listed()
+                .ok_or_else(|| format!("GET /Users?filter={filter}: {}", reply.not_a_list()))?
+                .cloned();
             if let Some(user) = found {
                 return Ok(Some((attribute.clone(), user)));
             }
@@ -180,9 +185,7 @@ impl ScimTarget {
         (by, found): (String, Value),
         body: &Value,
     ) -> Result<String, String> {
-        let id = found
-            .get("id")
-            .and_then(Value::as_str)
+        let id = client::resource_id(&found)
             .ok_or_else(|| format!("the user found for {} has no id", change.user_name))?
             .to_owned();
         if by != "externalId" && !self.adopt_existing {
@@ -393,8 +396,9 @@ fn resource_id(reply: &Reply) -> Result<String, String> {
     reply
         .body
         .as_ref()
-        .and_then(|b| b.get("id"))
-        .and_then(Value::as_str)
+        .and_then(client::resource_id)
         .map(str::to_owned)
-        .ok_or_else(|| "the endpoint created a user but sent no id".to_owned())
+        .ok_or_else(|| {
+            "the endpoint created a user but sent no id; the next cycle finds it by its match attributes".to_owned()
+        })
 }
