@@ -13,6 +13,7 @@ pub mod daemon;
 pub mod demo;
 pub mod emulator;
 pub mod engine;
+pub mod files;
 pub mod plan;
 pub mod requests;
 pub mod retry;
