@@ -4,6 +4,7 @@
 //! `Display`, its `Debug` prints a placeholder, and it is not `Serialize`; the only way to the
 //! value is [`Secret::expose`], called where the value goes on the wire.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// A string that must never be logged, stored or shown.
@@ -21,6 +22,57 @@ impl Secret {
     }
 }
 
+impl Secret {
+    /// `text` with the value replaced by `<redacted>` wherever it appears — as is, JSON-escaped,
+    /// percent-encoded (a form body) or in base64 (HTTP Basic) — for what a server says back
+    /// in an error, which entrasync shows and records: some quote the request they refused.
+    pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if self.0.is_empty() {
+            return Cow::Borrowed(text);
+        }
+        let mut text = Cow::Borrowed(text);
+        for form in self.forms() {
+            if text.contains(form.as_str()) {
+                text = Cow::Owned(text.replace(form.as_str(), REDACTED));
+            }
+        }
+        text
+    }
+
+    /// The value as it may travel, longest first (so a form holding another goes whole).
+    fn forms(&self) -> Vec<String> {
+        use base64::Engine as _;
+        let value = &self.0;
+        let mut encoded = String::with_capacity(value.len());
+        for byte in value.bytes() {
+            if byte.is_ascii_alphanumeric() || b"*-._".contains(&byte) {
+                encoded.push(char::from(byte));
+            } else if byte == b' ' {
+                encoded.push('+');
+            } else {
+                encoded.push_str(&format!("%{byte:02X}"));
+            }
+        }
+        let json = serde_json::to_string(value).unwrap_or_default();
+        let json = json
+            .strip_prefix('"')
+            .and_then(|j| j.strip_suffix('"'))
+            .unwrap_or(value);
+        let mut forms = vec![
+            value.clone(),
+            json.to_owned(),
+            encoded,
+            base64::engine::general_purpose::STANDARD.encode(value),
+        ];
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        forms.dedup();
+        forms
+    }
+}
+
+/// What replaces a secret in text that is shown.
+pub const REDACTED: &str = "<redacted>";
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<redacted>)")
@@ -37,5 +89,20 @@ mod tests {
         let shown = format!("{secret:?} {:?}", Some(&secret));
         assert!(!shown.contains("hunter2"), "{shown}");
         assert_eq!(secret.expose(), "hunter2-very-secret");
+    }
+
+    #[test]
+    fn redact_replaces_every_form_of_the_value_and_nothing_else() {
+        let secret = Secret::new("s3cret~value \"x\"");
+        let text = "raw s3cret~value \"x\", form s3cret%7Evalue+%22x%22, json s3cret~value \\\"x\\\", basic czNjcmV0fnZhbHVlICJ4Ig==.";
+        assert_eq!(
+            secret.redact(text),
+            "raw <redacted>, form <redacted>, json <redacted>, basic <redacted>."
+        );
+        assert!(matches!(secret.redact("nothing here"), Cow::Borrowed(_)));
+        assert_eq!(
+            Secret::new("").redact("empty secrets redact nothing"),
+            "empty secrets redact nothing"
+        );
     }
 }

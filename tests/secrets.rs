@@ -1,6 +1,12 @@
-//! The files entrasync leaves, as an operator meets them: run by hand under a umask of 022,
-//! the state directory and everything in it is for entrasync's user only, and a state directory
-//! others may read is named with what to do.
+//! Invariant 6 and the files entrasync leaves, as an operator meets them: cycles that succeed and
+//! fail at the most verbose log level, in both log formats, with distinctive secrets — the
+//! client secret (file and variable), the access tokens, the SCIM bearer token (file and
+//! variable), a client certificate's private key and the client assertions it signs — and none
+//! of them anywhere in stdout, stderr, the service's log, the state directory (sled's binary
+//! files searched byte for byte), `service.json` or the file target. Then the modes of what
+//! entrasync creates under a umask of 022.
+//!
+//! Delta tokens are not secrets and are not looked for.
 
 mod common;
 
@@ -245,4 +251,696 @@ async fn a_state_directory_open_to_others_is_warned_about_and_left_alone() {
     std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).expect("chmod");
     let out = Run::default().output(&config, &["status"]).await;
     assert!(!stderr(&out).contains("has mode"), "{}", stderr(&out));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine as _;
+use entrasync::emulator::{Endpoint, FaultKind, FaultRule};
+use rustls_pki_types::pem::PemObject as _;
+
+/// A client secret the emulator refuses.
+const WRONG_SECRET: &str = "Wr0ng~secret.only-in-tests-secrets-3f9c1a";
+
+/// The SCIM bearer token.
+const SCIM_TOKEN: &str = "scim~bearer.only-in-tests-secrets-8d2e4b";
+
+/// The emulator's access tokens all start with this (a JWT header).
+const TOKEN_HEADER: &str = "eyJ0eXAiOiJKV1QiLCJlbXUiOnRydWV9";
+
+const REGISTERED: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/client-certificate.pem"
+);
+const UNKNOWN: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/other-certificate.pem"
+);
+
+impl Run {
+    /// With the variable `name` set to `value`.
+    fn env(name: &str, value: &str) -> Run {
+        Run {
+            env: vec![(name.to_owned(), value.to_owned())],
+            umask: None,
+        }
+    }
+}
+
+/// Everything an operator or another user could read: outputs and files, by name.
+#[derive(Default)]
+struct Evidence {
+    places: Vec<(String, Vec<u8>)>,
+}
+
+impl Evidence {
+    fn output(&mut self, what: &str, out: &Output) {
+        self.places
+            .push((format!("{what}: stdout"), out.stdout.clone()));
+        self.places
+            .push((format!("{what}: stderr"), out.stderr.clone()));
+    }
+
+    fn bytes(&mut self, what: &str, bytes: Vec<u8>) {
+        self.places.push((what.to_owned(), bytes));
+    }
+
+    /// Every file under `dir` (sled's binary files too), and `dir/users.json` if there is one.
+    fn files(&mut self, dir: &Path) {
+        let mut folders = vec![dir.to_owned()];
+        while let Some(folder) = folders.pop() {
+            let Ok(entries) = std::fs::read_dir(&folder) else {
+                continue;
+            };
+            for entry in entries {
+                let path = entry.expect("an entry").path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else if let Ok(bytes) = std::fs::read(&path) {
+                    self.places.push((path.display().to_string(), bytes));
+                }
+            }
+        }
+    }
+
+    /// Panics naming the first place that holds any form of any of `secrets`.
+    fn assert_none_of(&self, secrets: &[(&str, String)]) {
+        let mut needles: Vec<(String, Vec<u8>)> = Vec::new();
+        for (what, secret) in secrets {
+            assert!(secret.len() >= 8, "{what} is distinctive");
+            for (form, bytes) in forms(secret) {
+                needles.push((format!("{what} ({form})"), bytes));
+            }
+        }
+        for (place, haystack) in &self.places {
+            // Secrets are ASCII: a lossy string keeps every ASCII byte where it was, and its
+            // search is fast even in a debug build.
+            let text = String::from_utf8_lossy(haystack);
+            for (what, needle) in &needles {
+                let found = match std::str::from_utf8(needle) {
+                    Ok(needle) => text.contains(needle),
+                    Err(_) => haystack.windows(needle.len()).any(|w| w == &needle[..]),
+                };
+                assert!(!found, "{what} is in {place}:\n{}", excerpt(&text, needle));
+            }
+        }
+    }
+
+    fn assert_no_text(&self, needle: &str, what: &str) {
+        for (place, haystack) in &self.places {
+            let text = String::from_utf8_lossy(haystack);
+            assert!(!text.contains(needle), "{what} is in {place}");
+        }
+    }
+
+    fn text(&self) -> String {
+        self.places
+            .iter()
+            .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+            .collect()
+    }
+}
+
+/// The line around a found needle, for the failure message.
+fn excerpt(text: &str, needle: &[u8]) -> String {
+    let needle = String::from_utf8_lossy(needle);
+    text.lines()
+        .find(|l| l.contains(needle.as_ref()))
+        .map(|l| l.chars().take(400).collect())
+        .unwrap_or_default()
+}
+
+/// A secret as it could travel: as is, base64 (HTTP Basic, JWT parts), percent-encoded (a form
+/// body), JSON-escaped.
+fn forms(secret: &str) -> Vec<(&'static str, Vec<u8>)> {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(secret);
+    let b64url = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret);
+    let mut encoded = String::new();
+    for byte in secret.bytes() {
+        if byte.is_ascii_alphanumeric() || b"*-._".contains(&byte) {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    let json = serde_json::to_string(secret).expect("a string");
+    let mut all = vec![
+        ("as is", secret.as_bytes().to_vec()),
+        ("base64", b64.into_bytes()),
+        ("base64url", b64url.into_bytes()),
+        ("percent-encoded", encoded.into_bytes()),
+        ("JSON", json.as_bytes()[1..json.len() - 1].to_vec()),
+    ];
+    all.dedup_by(|a, b| a.1 == b.1);
+    all
+}
+
+// ---------------------------------------------------------------------------------------------
+// A SCIM endpoint that records the bearer token it is sent and answers as told
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ScimMode {
+    /// Everything 401, the error quoting the Authorization header it got.
+    Refuse,
+    /// Lookups answer an empty list; writes 500, quoting the Authorization header.
+    FailWrites,
+    /// Lookups answer an empty list; creates 201.
+    Accept,
+}
+
+struct ScimStub {
+    mode: Mutex<ScimMode>,
+    authorizations: Mutex<Vec<String>>,
+    created: Mutex<u64>,
+}
+
+const SCIM_ERROR: &str = "urn:ietf:params:scim:api:messages:2.0:Error";
+
+async fn scim_stub(mode: ScimMode) -> (Arc<ScimStub>, SocketAddr) {
+    use axum::http::{HeaderMap, Method, StatusCode};
+    use axum::response::IntoResponse;
+    let stub = Arc::new(ScimStub {
+        mode: Mutex::new(mode),
+        authorizations: Mutex::new(Vec::new()),
+        created: Mutex::new(0),
+    });
+    let shared = stub.clone();
+    let handler = move |method: Method, headers: HeaderMap, body: axum::body::Bytes| {
+        let stub = shared.clone();
+        async move {
+            let auth = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            stub.authorizations.lock().expect("lock").push(auth.clone());
+            let mode = *stub.mode.lock().expect("lock");
+            let reply = |status: StatusCode, body: serde_json::Value| {
+                (
+                    status,
+                    [("content-type", "application/scim+json")],
+                    body.to_string(),
+                )
+                    .into_response()
+            };
+            let error = |status: StatusCode, detail: String| {
+                reply(
+                    status,
+                    serde_json::json!({"schemas": [SCIM_ERROR], "status": status.as_u16().to_string(), "detail": detail}),
+                )
+            };
+            let empty = serde_json::json!({
+                "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+                "totalResults": 0, "Resources": [], "startIndex": 1, "itemsPerPage": 0,
+            });
+            match (mode, method) {
+                (ScimMode::Refuse, _) => error(
+                    StatusCode::UNAUTHORIZED,
+                    format!("the credentials '{auth}' are not valid for this tenant"),
+                ),
+                (_, Method::GET) => reply(StatusCode::OK, empty),
+                (ScimMode::FailWrites, _) => error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("could not store the user (request from {auth})"),
+                ),
+                (ScimMode::Accept, _) => {
+                    let mut user: serde_json::Value =
+                        serde_json::from_slice(&body).unwrap_or_default();
+                    let mut created = stub.created.lock().expect("lock");
+                    *created += 1;
+                    user["id"] = serde_json::json!(format!("scim-{created}"));
+                    reply(StatusCode::CREATED, user)
+                }
+            }
+        }
+    };
+    let app = axum::Router::new().fallback(handler);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let address = listener.local_addr().expect("an address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (stub, address)
+}
+
+/// [`CLI_RULES`] with a SCIM target at `url` instead of the file; the token from `token`
+/// (`token_file = "scim-token"` or `token_env = "…"`).
+fn scim_rules(url: &str, token: &str) -> String {
+    CLI_RULES.replace(
+        "kind = \"file\"\npath = \"users.json\"",
+        &format!("kind = \"scim\"\nurl = \"{url}/scim/v2\"\n{token}\nrequest_timeout = \"5s\""),
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cycles that succeed and fail
+
+/// The client secret (from a file and from a variable, right and wrong) and every access token
+/// issued, through cycles that succeed and cycles Graph fails with 401, 403 and 500, in `once`,
+/// `plan --json`, `status --json`, `log --json`, `check` and `run`, at trace level in text and
+/// JSON logs: in none of the outputs, the service's log, the state directory (sled's files
+/// byte for byte, `service.json`) or `users.json`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn neither_the_client_secret_nor_a_token_shows_at_trace_level_when_cycles_succeed_or_fail() {
+    let emulator = emulator_with(EmulatorOptions::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = emulator.client_secret();
+    let config = config_with(&dir, &emulator, &secret, CLI_RULES);
+    let plain = Run::default();
+    let mut evidence = Evidence::default();
+    let text = ["-vv"];
+    let json = ["-vv", "--log-format", "json"];
+    let with = |flags: &[&'static str], args: &[&'static str]| -> Vec<&'static str> {
+        flags.iter().chain(args).copied().collect()
+    };
+
+    for (flags, args, code) in [
+        (&text[..], &["once", "--json"][..], 0),
+        (&json[..], &["once", "--json"][..], 0),
+        (&json[..], &["plan", "--json"][..], 0),
+        (&text[..], &["plan"][..], 0),
+        (&text[..], &["check"][..], 0),
+        (&json[..], &["check"][..], 0),
+    ] {
+        let args = with(flags, args);
+        let out = plain.output(&config, &args).await;
+        assert_exit(&out, code, &format!("{args:?}"));
+        evidence.output(&format!("{args:?}"), &out);
+    }
+    let first = &evidence.places[1].1;
+    assert!(
+        String::from_utf8_lossy(first).contains("TRACE"),
+        "trace logs were on"
+    );
+
+    // Graph fails: a token it refuses even after a renewal, no permission, an internal error.
+    for (status, code) in [
+        (401, "InvalidAuthenticationToken"),
+        (403, "Authorization_RequestDenied"),
+        (500, "generalException"),
+    ] {
+        emulator.faults().add(
+            FaultRule::new(FaultKind::Status {
+                status,
+                code: code.into(),
+            })
+            .on(Endpoint::UsersDelta)
+            .always(),
+        );
+        for flags in [&text[..], &json[..]] {
+            let args = with(flags, &["once"]);
+            let out = plain.output(&config, &args).await;
+            assert_exit(&out, 1, &format!("Graph {status}"));
+            assert!(stderr(&out).contains(code), "{}", stderr(&out));
+            evidence.output(&format!("Graph {status} {args:?}"), &out);
+        }
+        emulator.faults().clear();
+    }
+
+    // A wrong secret in the file, then the right one and a wrong one from a variable.
+    std::fs::write(dir.path().join("client-secret"), WRONG_SECRET).expect("writes");
+    for args in [with(&text, &["once"]), with(&json, &["check"])] {
+        let out = plain.output(&config, &args).await;
+        assert_exit(&out, 1, "a wrong secret");
+        assert!(stderr(&out).contains("AADSTS7000215"), "{}", stderr(&out));
+        evidence.output(&format!("wrong secret {args:?}"), &out);
+    }
+    edit(&config, |t| {
+        t.replace(
+            "client_secret_file = \"client-secret\"",
+            "client_secret_env = \"ENTRASYNC_TEST_CLIENT_SECRET\"",
+        )
+    });
+    let from_env = Run::env("ENTRASYNC_TEST_CLIENT_SECRET", &secret);
+    let out = from_env.output(&config, &with(&json, &["once"])).await;
+    assert_exit(&out, 0, "the secret from a variable");
+    evidence.output("secret from a variable", &out);
+    let wrong_env = Run::env("ENTRASYNC_TEST_CLIENT_SECRET", WRONG_SECRET);
+    let out = wrong_env.output(&config, &with(&text, &["once"])).await;
+    assert_exit(&out, 1, "a wrong secret from a variable");
+    evidence.output("wrong secret from a variable", &out);
+
+    // The service: a cycle that fails (wrong secret), recorded in service.json, then one that
+    // runs.
+    let log = run_one_cycle(&config, &wrong_env, &json).await;
+    evidence.bytes("run with a wrong secret: its log", log);
+    let out = plain
+        .output(&config, &with(&text, &["status", "--json"]))
+        .await;
+    assert_exit(&out, 0, "status");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("AADSTS7000215"),
+        "the failure is in the status"
+    );
+    evidence.output("status --json after the failed service", &out);
+    let log = run_one_cycle(&config, &from_env, &text).await;
+    evidence.bytes("run: its log", log);
+
+    for args in [
+        with(&text, &["status", "--json"]),
+        with(&json, &["status"]),
+        with(&text, &["log", "--json"]),
+        with(&json, &["log"]),
+    ] {
+        let out = plain.output(&config, &args).await;
+        assert_exit(&out, 0, &format!("{args:?}"));
+        evidence.output(&format!("{args:?}"), &out);
+    }
+    evidence.files(dir.path());
+    assert!(
+        evidence
+            .places
+            .iter()
+            .any(|(name, _)| name.ends_with("service.json")),
+        "the service left its state"
+    );
+    assert!(
+        evidence.text().contains("\"created\""),
+        "the log lists changes"
+    );
+
+    let tokens = emulator.issued_tokens();
+    assert!(tokens.len() >= 5, "every run got a token: {}", tokens.len());
+    let mut secrets = vec![
+        ("the client secret", secret.clone()),
+        ("a wrong client secret", WRONG_SECRET.to_owned()),
+    ];
+    secrets.extend(tokens.into_iter().map(|t| ("an access token", t)));
+    // The config file itself names the secret's file and variable, never its value: skip it.
+    evidence
+        .places
+        .retain(|(name, _)| !name.ends_with("client-secret"));
+    evidence.assert_none_of(&secrets);
+    evidence.assert_no_text(TOKEN_HEADER, "an access token's header");
+}
+
+/// The SCIM bearer token, from a file and from a variable, through a target that refuses it
+/// (401) and one that fails every write (500) — both quoting the Authorization header they got
+/// back in their error, as some frameworks do — and one that takes every user, in `check`,
+/// `once`, `status`, `log` and `run`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scim_target_quoting_the_bearer_token_in_its_errors_never_gets_it_shown() {
+    let emulator = emulator_with(EmulatorOptions::default()).await;
+    let (stub, address) = scim_stub(ScimMode::Refuse).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("scim-token"), SCIM_TOKEN).expect("writes");
+    let rules = scim_rules(&format!("http://{address}"), "token_file = \"scim-token\"");
+    let secret = emulator.client_secret();
+    let config = config_with(&dir, &emulator, &secret, &rules);
+    let plain = Run::default();
+    let mut evidence = Evidence::default();
+
+    for args in [
+        &["-vv", "check"][..],
+        &["-vv", "--log-format", "json", "once"],
+    ] {
+        let out = plain.output(&config, args).await;
+        assert_exit(&out, 1, &format!("{args:?} against a target that refuses"));
+        assert!(stderr(&out).contains("401"), "{}", stderr(&out));
+        evidence.output(&format!("refused {args:?}"), &out);
+    }
+
+    *stub.mode.lock().expect("lock") = ScimMode::FailWrites;
+    let out = plain.output(&config, &["-vv", "once", "--json"]).await;
+    assert_exit(&out, 3, "every create fails");
+    evidence.output("failing writes: once", &out);
+    edit(&config, |t| {
+        t.replace(
+            "token_file = \"scim-token\"",
+            "token_env = \"ENTRASYNC_TEST_SCIM_TOKEN\"",
+        )
+    });
+    let from_env = Run::env("ENTRASYNC_TEST_SCIM_TOKEN", SCIM_TOKEN);
+    let out = from_env
+        .output(&config, &["-vv", "--log-format", "json", "once"])
+        .await;
+    assert_exit(&out, 3, "every create fails, the token from a variable");
+    evidence.output("failing writes, token from a variable: once", &out);
+    let log = run_one_cycle(&config, &from_env, &["-vv", "--log-format", "json"]).await;
+    evidence.bytes("run with failing writes: its log", log);
+    *stub.mode.lock().expect("lock") = ScimMode::Accept;
+    let out = from_env.output(&config, &["-vv", "once", "--json"]).await;
+    assert_exit(&out, 0, "the target takes every user");
+    evidence.output("accepting target: once", &out);
+    assert!(
+        *stub.created.lock().expect("lock") > 20,
+        "the users were created"
+    );
+
+    for args in [
+        &["-vv", "status", "--json"][..],
+        &["-vv", "log", "--json"],
+        &["-vv", "--log-format", "json", "log"],
+    ] {
+        let out = plain.output(&config, args).await;
+        assert_exit(&out, 0, &format!("{args:?}"));
+        evidence.output(&format!("{args:?}"), &out);
+    }
+    let authorizations = stub.authorizations.lock().expect("lock").clone();
+    assert!(
+        !authorizations.is_empty()
+            && authorizations
+                .iter()
+                .all(|a| a == &format!("Bearer {SCIM_TOKEN}")),
+        "the target got the token every time"
+    );
+    assert!(
+        evidence
+            .text()
+            .contains("could not store the user (request from Bearer <redacted>)"),
+        "the target's failures were reported, the token redacted"
+    );
+    evidence.files(dir.path());
+    evidence
+        .places
+        .retain(|(name, _)| !name.ends_with("scim-token") && !name.ends_with("client-secret"));
+    evidence.assert_none_of(&[
+        ("the SCIM bearer token", SCIM_TOKEN.to_owned()),
+        ("the client secret", secret),
+    ]);
+}
+
+/// An access token only the echoing Graph stand-in hands out.
+const ECHO_TOKEN: &str = "eyJechoed.access-token.only-in-tests-secrets-1c6d";
+
+/// A token endpoint and Graph that quote what they were sent in their errors: the token
+/// endpoint the whole form (the client secret in it, percent-encoded, and decoded), Graph the
+/// Authorization header. `refuse_secret`: the token endpoint refuses; else it hands out
+/// [`ECHO_TOKEN`] and Graph answers 403.
+async fn echoing_entra(refuse_secret: bool) -> SocketAddr {
+    use axum::http::{HeaderMap, Method, StatusCode};
+    use axum::response::IntoResponse;
+    let handler = move |method: Method, headers: HeaderMap, body: String| async move {
+        if method == Method::POST {
+            if !refuse_secret {
+                let token = serde_json::json!({"token_type": "Bearer", "expires_in": 3599, "access_token": ECHO_TOKEN});
+                return (StatusCode::OK, axum::Json(token)).into_response();
+            }
+            let url = reqwest::Url::parse(&format!("http://x/?{body}")).expect("a form");
+            let secret = url
+                .query_pairs()
+                .find(|(k, _)| k == "client_secret")
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default();
+            let refusal = serde_json::json!({
+                "error": "invalid_client",
+                "error_description": format!("AADSTS7000215: Invalid client secret provided: '{secret}' (request: {body})\r\nTrace ID: t"),
+                "error_codes": [7000215],
+            });
+            return (StatusCode::UNAUTHORIZED, axum::Json(refusal)).into_response();
+        }
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let error = serde_json::json!({"error": {
+            "code": "Authorization_RequestDenied",
+            "message": format!("Insufficient privileges to complete the operation with '{auth}'."),
+            "innerError": {"request-id": "r-1", "date": "2024-01-01T00:00:00"},
+        }});
+        (StatusCode::FORBIDDEN, axum::Json(error)).into_response()
+    };
+    let app = axum::Router::new().fallback(handler);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let address = listener.local_addr().expect("an address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    address
+}
+
+/// A config whose authority and Graph are `address`, the client secret in a file.
+fn echo_config(dir: &tempfile::TempDir, address: SocketAddr) -> PathBuf {
+    std::fs::write(dir.path().join("client-secret"), WRONG_SECRET).expect("writes");
+    let path = dir.path().join("entrasync.toml");
+    let text = format!(
+        "state_dir = \"state\"\n[source]\ntenant_id = \"contoso.onmicrosoft.com\"\nclient_id = \"00000000-0000-0000-0000-000000000001\"\n\
+         client_secret_file = \"client-secret\"\nauthority_url = \"http://{address}\"\ngraph_url = \"http://{address}\"\n\
+         groups = [\"Sales\"]\nmax_retry_wait = \"1s\"\n"
+    );
+    std::fs::write(&path, text).expect("writes");
+    path
+}
+
+async fn echo_evidence(config: &Path) -> Evidence {
+    let mut evidence = Evidence::default();
+    for args in [
+        &["-vv", "check"][..],
+        &["-vv", "--log-format", "json", "once"],
+    ] {
+        let out = Run::default().output(config, args).await;
+        assert_exit(&out, 1, &format!("{args:?}"));
+        evidence.output(&format!("{args:?}"), &out);
+    }
+    let log = run_one_cycle(config, &Run::default(), &["-vv"]).await;
+    evidence.bytes("run: its log", log);
+    let out = Run::default().output(config, &["status", "--json"]).await;
+    assert_exit(&out, 0, "status");
+    evidence.output("status --json", &out);
+    evidence.files(config.parent().expect("a folder"));
+    evidence
+        .places
+        .retain(|(name, _)| !name.ends_with("client-secret"));
+    evidence
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_endpoint_quoting_the_client_secret_in_its_error_never_gets_it_shown() {
+    let address = echoing_entra(true).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = echo_config(&dir, address);
+    let evidence = echo_evidence(&config).await;
+    assert!(evidence.text().contains("AADSTS7000215"));
+    assert!(evidence.text().contains("<redacted>"), "shown, redacted");
+    evidence.assert_none_of(&[("the client secret", WRONG_SECRET.to_owned())]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_quoting_the_access_token_in_its_error_never_gets_it_shown() {
+    let address = echoing_entra(false).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = echo_config(&dir, address);
+    let evidence = echo_evidence(&config).await;
+    assert!(evidence.text().contains("Authorization_RequestDenied"));
+    assert!(
+        evidence.text().contains("'Bearer <redacted>'"),
+        "shown, redacted"
+    );
+    evidence.assert_none_of(&[("the access token", ECHO_TOKEN.to_owned())]);
+}
+
+/// The private key's PEM lines (each 64 base64 characters or fewer) and its DER bytes.
+fn private_key_forms(pem_file: &str) -> Vec<(&'static str, String)> {
+    let text = std::fs::read_to_string(pem_file).expect("the fixture");
+    let body = text
+        .split("-----BEGIN PRIVATE KEY-----")
+        .nth(1)
+        .and_then(|rest| rest.split("-----END PRIVATE KEY-----").next())
+        .expect("a private key");
+    // The lines in the middle hold the key's secret numbers; the first ones are headers that
+    // every RSA key of this size shares.
+    body.lines()
+        .map(str::trim)
+        .filter(|l| l.len() == 64)
+        .skip(2)
+        .map(|l| ("a line of the private key", l.to_owned()))
+        .collect()
+}
+
+/// A client certificate's private key and every client assertion it signs, through a cycle,
+/// `check`, `run`, and a certificate Entra does not know (AADSTS700027): in no output or file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn neither_the_private_key_nor_a_client_assertion_shows() {
+    let options = EmulatorOptions {
+        certificate: Some(std::fs::read_to_string(REGISTERED).expect("the fixture")),
+        ..EmulatorOptions::default()
+    };
+    let emulator = emulator_with(options).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = config_with(&dir, &emulator, "unused", CLI_RULES);
+    std::fs::copy(REGISTERED, dir.path().join("certificate.pem")).expect("copies");
+    std::fs::copy(UNKNOWN, dir.path().join("unknown.pem")).expect("copies");
+    std::fs::remove_file(dir.path().join("client-secret")).expect("removes");
+    edit(&config, |t| {
+        t.replace(
+            "client_secret_file = \"client-secret\"",
+            "client_certificate_file = \"certificate.pem\"",
+        )
+    });
+    let plain = Run::default();
+    let mut evidence = Evidence::default();
+    for (args, code) in [
+        (&["-vv", "once", "--json"][..], 0),
+        (&["-vv", "--log-format", "json", "check"], 0),
+        (&["-vv", "--log-format", "json", "plan", "--json"], 0),
+    ] {
+        let out = plain.output(&config, args).await;
+        assert_exit(&out, code, &format!("{args:?}"));
+        evidence.output(&format!("{args:?}"), &out);
+    }
+    let log = run_one_cycle(&config, &plain, &["-vv"]).await;
+    evidence.bytes("run: its log", log);
+    edit(&config, |t| {
+        t.replace("\"certificate.pem\"", "\"unknown.pem\"")
+    });
+    for args in [
+        &["-vv", "once"][..],
+        &["-vv", "--log-format", "json", "check"],
+    ] {
+        let out = plain.output(&config, args).await;
+        assert_exit(
+            &out,
+            1,
+            &format!("{args:?} with a certificate Entra does not know"),
+        );
+        assert!(stderr(&out).contains("AADSTS700027"), "{}", stderr(&out));
+        evidence.output(&format!("unknown certificate {args:?}"), &out);
+    }
+    for args in [&["-vv", "status", "--json"][..], &["-vv", "log", "--json"]] {
+        let out = plain.output(&config, args).await;
+        assert_exit(&out, 0, &format!("{args:?}"));
+        evidence.output(&format!("{args:?}"), &out);
+    }
+    evidence.files(dir.path());
+    evidence
+        .places
+        .retain(|(name, _)| !name.ends_with("certificate.pem") && !name.ends_with("unknown.pem"));
+
+    let assertions = emulator.received_assertions();
+    assert!(assertions.len() >= 5, "every run signed assertions");
+    assert!(assertions.iter().all(|a| a.starts_with("eyJ")));
+    let mut secrets = private_key_forms(REGISTERED);
+    secrets.extend(private_key_forms(UNKNOWN));
+    assert!(secrets.len() >= 20);
+    secrets.extend(assertions.into_iter().map(|a| ("a client assertion", a)));
+    secrets.extend(
+        emulator
+            .issued_tokens()
+            .into_iter()
+            .map(|t| ("an access token", t)),
+    );
+    evidence.assert_none_of(&secrets);
+    for (place, bytes) in &evidence.places {
+        let text = String::from_utf8_lossy(bytes);
+        assert!(!text.contains("PRIVATE KEY"), "{place}");
+    }
+    // The key's DER: search its bytes too (sled's files are binary).
+    let der = rustls_pki_types::PrivateKeyDer::from_pem_file(REGISTERED).expect("a key");
+    let der = der.secret_der();
+    let middle = &der[der.len() / 2..der.len() / 2 + 32];
+    for (place, bytes) in &evidence.places {
+        assert!(
+            !bytes.windows(middle.len()).any(|w| w == middle),
+            "the private key's bytes are in {place}"
+        );
+    }
 }

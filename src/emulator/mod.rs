@@ -76,6 +76,8 @@ struct Shared {
     tenant: Mutex<Tenant>,
     /// Access tokens issued and not revoked, with when they expire.
     tokens: Mutex<HashMap<String, Instant>>,
+    /// Every client assertion presented to the token endpoint (for tests that look for leaks).
+    assertions: Mutex<Vec<String>>,
     /// Delta and skip tokens of an older generation are expired.
     generation: AtomicU64,
     rounds: AtomicU64,
@@ -120,6 +122,7 @@ impl Emulator {
             client_secret,
             tenant: Mutex::new(tenant),
             tokens: Mutex::new(HashMap::new()),
+            assertions: Mutex::new(Vec::new()),
             generation: AtomicU64::new(1),
             rounds: AtomicU64::new(0),
             rng: Mutex::new(rng),
@@ -192,6 +195,12 @@ impl Emulator {
     /// Every access token issued and not revoked (for tests that look for leaks).
     pub fn issued_tokens(&self) -> Vec<String> {
         lock(&self.shared.tokens).keys().cloned().collect()
+    }
+
+    /// Every client assertion presented so far, accepted or not (for tests that look for
+    /// leaks).
+    pub fn received_assertions(&self) -> Vec<String> {
+        lock(&self.shared.assertions).clone()
     }
 
     /// Revokes every access token: Graph answers 401 until a new one is fetched.

@@ -105,14 +105,17 @@ impl TokenSource {
             let mut exchange = client
                 .exchange_client_credentials()
                 .add_scope(Scope::new(self.scope.clone()));
-            let assertion;
-            if let Credential::Certificate(certificate) = &self.credential {
-                assertion = self.assertion(certificate)?;
+            let assertion = match &self.credential {
+                Credential::Certificate(certificate) => Some(self.assertion(certificate)?),
+                Credential::Secret(_) => None,
+            };
+            if let Some(assertion) = &assertion {
                 exchange = exchange
                     .add_extra_param("client_assertion_type", ASSERTION_TYPE)
                     .add_extra_param("client_assertion", assertion.expose());
             }
             let result = exchange.request_async(&send).await;
+            let assertion = assertion.as_ref();
             let failure = match result {
                 Ok(response) => {
                     let lifetime = response.expires_in().unwrap_or(Duration::from_secs(3599));
@@ -121,7 +124,14 @@ impl TokenSource {
                         lifetime,
                     ));
                 }
-                Err(err) => self.explain(err),
+                // What the endpoint said is shown: never with the secret or the assertion,
+                // should it quote the request it refused.
+                Err(err) => match self.explain(err) {
+                    Explained::Transient(line) => {
+                        Explained::Transient(self.redact(line, assertion))
+                    }
+                    Explained::Final(line) => Explained::Final(self.redact(line, assertion)),
+                },
             };
             match failure {
                 Explained::Transient(why) if attempt < TOKEN_ATTEMPTS => {
@@ -136,6 +146,12 @@ impl TokenSource {
                 }
             }
         }
+    }
+
+    /// `line` without the client secret or `assertion`, in any form they travel in.
+    fn redact(&self, line: String, assertion: Option<&Secret>) -> String {
+        let secrets = self.credential.secret().into_iter().chain(assertion);
+        secrets.fold(line, |line, secret| secret.redact(&line).into_owned())
     }
 
     /// A fresh client assertion signed with `certificate`.

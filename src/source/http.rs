@@ -150,7 +150,10 @@ impl GraphHttp {
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| parse_retry_after(v, SystemTime::now()));
                     let body = response.bytes().await.unwrap_or_default();
-                    let error = GraphErrorBody::parse(&body);
+                    // The message is shown and recorded: never with the token, should Graph (or
+                    // a proxy) quote the request it refused.
+                    let text = String::from_utf8_lossy(&body);
+                    let error = GraphErrorBody::parse(token.redact(&text).as_bytes());
                     match status {
                         StatusCode::UNAUTHORIZED if !renewed_token => {
                             tracing::info!(%path, "Graph refused the token (401); getting a new one");

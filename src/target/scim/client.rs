@@ -146,7 +146,10 @@ impl Client {
                     let bytes = response.bytes().await.map_err(|e| e.to_string());
                     match bytes {
                         Ok(bytes) if !retryable => {
-                            let body = serde_json::from_slice(&bytes).ok();
+                            // An endpoint may quote the Authorization header it refused: the
+                            // body is shown and recorded, the token must not be.
+                            let text = String::from_utf8_lossy(&bytes);
+                            let body = serde_json::from_str(&self.token.redact(&text)).ok();
                             return Ok(Reply { status, body });
                         }
                         Ok(_) => (retry_after, status.to_string()),
