@@ -944,3 +944,120 @@ async fn neither_the_private_key_nor_a_client_assertion_shows() {
         );
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Configuration errors
+
+/// A client secret written in the config file itself.
+const INLINE_SECRET: &str = "Inl1ne~secret.only-in-tests-secrets-5a7b0c";
+
+/// Config files that cannot be used, each on the line of a secret written inline or naming a
+/// secret file that cannot be read: every one exits 2 naming the key, and none quotes the
+/// secret (`check` and `once`, text and JSON logs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn config_errors_on_a_secret_line_never_quote_the_secret() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let digits = "86753094242424242";
+    let head = "state_dir = \"state\"\n[source]\ntenant_id = \"contoso.onmicrosoft.com\"\nclient_id = \"00000000-0000-0000-0000-000000000001\"\ngroups = [\"Sales\"]\n";
+    let not_utf8 = dir.path().join("not-utf8");
+    let mut bytes = INLINE_SECRET.as_bytes().to_vec();
+    bytes.extend([0xff, 0xfe]);
+    std::fs::write(&not_utf8, bytes).expect("writes");
+    std::fs::write(dir.path().join("secret-not-a-pem"), INLINE_SECRET).expect("writes");
+    let cases: Vec<(&str, String, &str)> = vec![
+        (
+            "text after the value",
+            format!("{head}client_secret = \"{INLINE_SECRET}\" x\n"),
+            ":6:",
+        ),
+        (
+            "no closing quote",
+            format!("{head}client_secret = \"{INLINE_SECRET}\n"),
+            ":6:",
+        ),
+        (
+            "no quotes",
+            format!("{head}client_secret = {INLINE_SECRET}\n"),
+            ":6:",
+        ),
+        (
+            "a number",
+            format!("{head}client_secret = {digits}\n"),
+            "client_secret",
+        ),
+        (
+            "a list",
+            format!("{head}client_secret = [\"{INLINE_SECRET}\"]\n"),
+            "client_secret",
+        ),
+        (
+            "twice",
+            format!(
+                "{head}client_secret = \"{INLINE_SECRET}\"\nclient_secret = \"{INLINE_SECRET}\"\n"
+            ),
+            ":7:",
+        ),
+        (
+            "with a secret file too",
+            format!("{head}client_secret = \"{INLINE_SECRET}\"\nclient_secret_file = \"x\"\n"),
+            "[source] client_secret",
+        ),
+        (
+            "a SCIM token on a file target",
+            format!(
+                "{head}client_secret_env = \"HOME\"\n[target]\nkind = \"file\"\npath = \"u.json\"\ntoken = \"{INLINE_SECRET}\"\n"
+            ),
+            "[target] token",
+        ),
+        (
+            "a SCIM token that is a number",
+            format!(
+                "{head}client_secret_env = \"HOME\"\n[target]\nkind = \"scim\"\nurl = \"https://app.example.com/scim\"\ntoken = {digits}\n"
+            ),
+            "token",
+        ),
+        (
+            "a secret file that is not UTF-8",
+            format!("{head}client_secret_file = \"not-utf8\"\n"),
+            "[source] client_secret_file",
+        ),
+        (
+            "a secret file that is a folder",
+            format!("{head}client_secret_file = \"state\"\n"),
+            "[source] client_secret_file",
+        ),
+        (
+            "a secret file that does not exist",
+            format!("{head}client_secret_file = \"missing\"\n"),
+            "[source] client_secret_file",
+        ),
+        (
+            "a certificate file holding a secret",
+            format!("{head}client_certificate_file = \"secret-not-a-pem\"\n"),
+            "[source] client_certificate_file",
+        ),
+    ];
+    std::fs::create_dir_all(dir.path().join("state")).expect("a folder");
+    let config = dir.path().join("entrasync.toml");
+    let mut evidence = Evidence::default();
+    for (what, text, names) in &cases {
+        std::fs::write(&config, text).expect("writes");
+        for args in [
+            &["-vv", "check"][..],
+            &["-vv", "--log-format", "json", "once"],
+        ] {
+            let out = Run::default().output(&config, args).await;
+            assert_exit(&out, 2, &format!("{what}: {args:?}"));
+            assert!(
+                stderr(&out).contains(names),
+                "{what}: names {names}: {}",
+                stderr(&out)
+            );
+            evidence.output(&format!("{what}: {args:?}"), &out);
+        }
+    }
+    evidence.assert_none_of(&[
+        ("an inline secret", INLINE_SECRET.to_owned()),
+        ("a secret that is a number", digits.to_owned()),
+    ]);
+}

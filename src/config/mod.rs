@@ -178,13 +178,54 @@ fn syntax_error(text: &str, path: &Path, err: &toml::de::Error) -> ConfigError {
         .split_once('=')
         .map(|(key, _)| format!("key `{}`: ", key.trim()))
         .unwrap_or_default();
-    let message = err.message().trim().replace('\n', " ");
+    let mut message = err.message().trim().replace('\n', " ");
+    // "invalid type: integer `8675309`, expected a string" quotes the value: not a secret's.
+    if holds_secret(&text[line_start..offset]) {
+        message = without_quoted_values(&message);
+    }
     ConfigError::Syntax {
         path: path.to_owned(),
         line,
         column,
         message: format!("{table}{key}{message}"),
     }
+}
+
+/// The keys whose values are secrets (`[source] client_secret`, `[target] token`).
+const SECRET_KEYS: [&str; 2] = ["client_secret", "token"];
+
+/// Whether the value that follows `before` (the line up to it) belongs to a secret key, as
+/// `client_secret = `, `"token" = ` or `source = { client_secret = `.
+fn holds_secret(before: &str) -> bool {
+    let Some((keys, _)) = before.rsplit_once('=') else {
+        return false;
+    };
+    let key = keys
+        .rsplit(|c: char| c.is_whitespace() || c == '{' || c == ',')
+        .find(|k| !k.is_empty())
+        .unwrap_or_default();
+    let key = key.rsplit('.').next().unwrap_or_default();
+    SECRET_KEYS.contains(&key.trim_matches(['"', '\'']))
+}
+
+/// `message` without what it quotes in backticks or double quotes.
+fn without_quoted_values(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut quote = None;
+    for c in message.chars() {
+        match quote {
+            Some(q) if c == q => quote = None,
+            Some(_) => {}
+            None if c == '`' || c == '"' => {
+                quote = Some(c);
+                if out.ends_with(' ') {
+                    out.pop();
+                }
+            }
+            None => out.push(c),
+        }
+    }
+    out
 }
 
 struct Validator<'a> {

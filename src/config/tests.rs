@@ -469,3 +469,42 @@ fn a_certificate_is_the_other_credential() {
         assert!(!err.contains("PRIVATE KEY"), "{err}");
     }
 }
+
+#[test]
+fn a_type_error_on_a_secret_key_never_quotes_the_value() {
+    let cases = [
+        (
+            GOOD.replace(
+                "client_secret_env = \"ENTRASYNC_TEST_SECRET_SET\"",
+                "client_secret = 8675309424242",
+            ),
+            "key `client_secret`: invalid type: integer, expected a string",
+        ),
+        (
+            GOOD.replace(
+                "client_secret_env = \"ENTRASYNC_TEST_SECRET_SET\"",
+                "\"client_secret\" = 8675309424242.5",
+            ),
+            "invalid type: floating point, expected a string",
+        ),
+        (
+            format!(
+                "{GOOD}[target]\nkind = \"scim\"\nurl = \"https://a.example\"\ntoken = 8675309424242\n"
+            ),
+            "key `token`: invalid type: integer, expected a string",
+        ),
+        (
+            format!("target = {{ kind = \"scim\", token = 8675309424242 }}\n{GOOD}"),
+            "invalid type: integer, expected a string",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = load_text(&text).expect_err(&text).to_string();
+        assert!(!err.contains("8675309424242"), "the value is quoted: {err}");
+        assert!(err.contains(want), "{err}");
+    }
+    // Other keys keep their value in the message: it helps, and it is no secret.
+    let text = GOOD.replace("schedule = \"40m\"", "schedule = 40");
+    let err = load_text(&text).expect_err("a number").to_string();
+    assert!(err.contains("`40`"), "{err}");
+}
