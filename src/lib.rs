@@ -22,3 +22,4 @@ pub mod secret;
 pub mod snapshot;
 pub mod source;
 pub mod target;
+pub mod tls;

@@ -4,7 +4,9 @@
 //! variable), a client certificate's private key and the client assertions it signs — and none
 //! of them anywhere in stdout, stderr, the service's log, the state directory (sled's binary
 //! files searched byte for byte), `service.json` or the file target. Then the modes of what
-//! entrasync creates under a umask of 022.
+//! entrasync creates under a umask of 022, and certificate verification: a server whose
+//! certificate comes from a CA this machine does not trust is refused, until `ca_file` names
+//! that CA.
 //!
 //! Delta tokens are not secrets and are not looked for.
 
@@ -1060,4 +1062,247 @@ async fn config_errors_on_a_secret_line_never_quote_the_secret() {
         ("an inline secret", INLINE_SECRET.to_owned()),
         ("a secret that is a number", digits.to_owned()),
     ]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Certificate verification
+
+const TLS_CA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls-ca.pem");
+const TLS_SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls-server.pem");
+
+/// A listener on 127.0.0.1 that will speak TLS and forward to a plain TCP backend.
+struct TlsFront {
+    listener: tokio::net::TcpListener,
+}
+
+impl TlsFront {
+    async fn bind() -> TlsFront {
+        TlsFront {
+            listener: tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("binds"),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "https://127.0.0.1:{}",
+            self.listener.local_addr().expect("an address").port()
+        )
+    }
+
+    /// Serves until the runtime ends: each connection's TLS handshake, then bytes both ways.
+    fn forward_to(self, backend: SocketAddr) {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let chain = CertificateDer::pem_file_iter(TLS_SERVER)
+            .expect("the fixture")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("certificates");
+        let key = PrivateKeyDer::from_pem_file(TLS_SERVER).expect("a key");
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("a server config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = self.listener.accept().await else {
+                    return;
+                };
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let Ok(mut back) = tokio::net::TcpStream::connect(backend).await else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut back).await;
+                });
+            }
+        });
+    }
+}
+
+/// How long a refused certificate may take to fail: it is not retried.
+const NO_RETRY: Duration = Duration::from_secs(2);
+
+/// Graph (the token endpoint and Graph itself) behind HTTPS with a certificate from a CA this
+/// machine does not trust: `check` and `once` fail at once with exit 1 and say what to do;
+/// with `[source] ca_file` naming that CA, both work, a whole cycle over HTTPS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graph_with_a_certificate_from_an_unknown_ca_is_refused_until_ca_file_names_it() {
+    let front = TlsFront::bind().await;
+    let options = EmulatorOptions {
+        public_url: Some(front.url()),
+        ..EmulatorOptions::default()
+    };
+    let emulator = emulator_with(options).await;
+    front.forward_to(emulator.local_addr());
+    assert!(emulator.base_url().starts_with("https://127.0.0.1:"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = emulator.client_secret();
+    let config = config_with(&dir, &emulator, &secret, CLI_RULES);
+    for args in [&["check"][..], &["once"], &["--log-format", "json", "once"]] {
+        let started = Instant::now();
+        let out = Run::default().output(&config, args).await;
+        assert_exit(&out, 1, &format!("{args:?} without the CA"));
+        let stderr = stderr(&out);
+        assert!(
+            stderr.contains("cannot connect securely to the token endpoint")
+                && stderr.contains("the server's certificate is not trusted")
+                && stderr.contains("UnknownIssuer")
+                && stderr.contains("[source] ca_file"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            started.elapsed() < NO_RETRY,
+            "not retried: {:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(
+        emulator.requests().count(Endpoint::Token),
+        0,
+        "no request got through"
+    );
+    // The token from where it is trusted (plain http on loopback), Graph still refused.
+    let https = emulator.base_url().to_owned();
+    let direct = format!("http://{}", emulator.local_addr());
+    edit(&config, |t| {
+        t.replacen(
+            &format!("authority_url = \"{https}\""),
+            &format!("authority_url = \"{direct}\""),
+            1,
+        )
+    });
+    let started = Instant::now();
+    let out = Run::default().output(&config, &["once"]).await;
+    assert_exit(&out, 1, "Graph without the CA");
+    let stderr = stderr(&out);
+    assert!(
+        stderr.contains(&format!("cannot connect securely to {https}"))
+            && stderr.contains("[source] ca_file"),
+        "{stderr}"
+    );
+    assert!(
+        started.elapsed() < NO_RETRY,
+        "not retried: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        emulator.requests().graph_total(),
+        0,
+        "no Graph request got through"
+    );
+    edit(&config, |t| t.replace(&direct, &https));
+
+    std::fs::copy(TLS_CA, dir.path().join("ca.pem")).expect("copies");
+    edit(&config, |t| {
+        t.replace("groups = [", "ca_file = \"ca.pem\"\ngroups = [")
+    });
+    let out = Run::default().output(&config, &["check"]).await;
+    assert_exit(&out, 0, "check with the CA");
+    let out = Run::default().output(&config, &["once", "--json"]).await;
+    assert_exit(&out, 0, "once with the CA");
+    let report = common::stdout_json(&out);
+    assert_eq!(report["users_round"]["kind"], "full");
+    assert!(
+        common::file_users(dir.path()).len() > 20,
+        "a whole cycle ran"
+    );
+}
+
+/// A SCIM target behind HTTPS with a certificate from a CA this machine does not trust:
+/// `check` and `once` fail at once with exit 1 and say what to do, and no request reaches it;
+/// with `[target] ca_file` naming that CA, both work and the users are created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scim_target_with_a_certificate_from_an_unknown_ca_is_refused_until_ca_file_names_it() {
+    let emulator = emulator_with(EmulatorOptions::default()).await;
+    let (stub, address) = scim_stub(ScimMode::Accept).await;
+    let front = TlsFront::bind().await;
+    let url = front.url();
+    front.forward_to(address);
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("scim-token"), SCIM_TOKEN).expect("writes");
+    let secret = emulator.client_secret();
+    let config = config_with(
+        &dir,
+        &emulator,
+        &secret,
+        &scim_rules(&url, "token_file = \"scim-token\""),
+    );
+    for args in [&["check"][..], &["once"]] {
+        let started = Instant::now();
+        let out = Run::default().output(&config, args).await;
+        assert_exit(&out, 1, &format!("{args:?} without the CA"));
+        let stderr = stderr(&out);
+        assert!(
+            stderr.contains("cannot connect securely")
+                && stderr.contains("the server's certificate is not trusted")
+                && stderr.contains("[target] ca_file"),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            started.elapsed() < NO_RETRY,
+            "not retried: {:?}",
+            started.elapsed()
+        );
+    }
+    assert!(
+        stub.authorizations.lock().expect("lock").is_empty(),
+        "the token never went to the server it could not verify"
+    );
+
+    std::fs::copy(TLS_CA, dir.path().join("ca.pem")).expect("copies");
+    edit(&config, |t| {
+        t.replace(
+            "request_timeout = \"5s\"",
+            "request_timeout = \"5s\"\nca_file = \"ca.pem\"",
+        )
+    });
+    let out = Run::default().output(&config, &["check"]).await;
+    assert_exit(&out, 0, "check with the CA");
+    let out = Run::default().output(&config, &["once", "--json"]).await;
+    assert_exit(&out, 0, "once with the CA");
+    let created = *stub.created.lock().expect("lock");
+    assert!(created > 20, "the users were created over HTTPS: {created}");
+}
+
+/// A `ca_file` that cannot be used stops every command that connects, exit 2, naming the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_file_that_cannot_be_used_is_a_config_error_naming_the_key() {
+    let emulator = emulator_with(EmulatorOptions::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let secret = emulator.client_secret();
+    let config = config_with(&dir, &emulator, &secret, CLI_RULES);
+    std::fs::copy(TLS_SERVER, dir.path().join("server.pem")).expect("copies");
+    let key_only = std::fs::read_to_string(TLS_SERVER)
+        .expect("reads")
+        .split("-----BEGIN PRIVATE KEY-----")
+        .nth(1)
+        .map(|k| format!("-----BEGIN PRIVATE KEY-----{k}"))
+        .expect("a key");
+    std::fs::write(dir.path().join("key-only.pem"), key_only).expect("writes");
+    let good = std::fs::read_to_string(&config).expect("reads");
+    for (file, says) in [
+        ("missing.pem", "missing.pem: cannot be read"),
+        ("key-only.pem", "holds no certificate"),
+    ] {
+        std::fs::write(
+            &config,
+            good.replace("groups = [", &format!("ca_file = \"{file}\"\ngroups = [")),
+        )
+        .expect("writes");
+        for args in [&["check"][..], &["once"], &["run"]] {
+            let out = Run::default().output(&config, args).await;
+            assert_exit(&out, 2, &format!("{file}: {args:?}"));
+            let stderr = stderr(&out);
+            assert!(
+                stderr.contains("[source] ca_file") && stderr.contains(says),
+                "{stderr}"
+            );
+        }
+    }
 }

@@ -28,6 +28,7 @@ pub use schedule::{CronSchedule, Schedule};
 pub use target::{DeprovisionConfig, Dialect, PermissionsAs, ScimConfig, TargetConfig, TargetKind};
 
 use crate::credential::Credential;
+use crate::tls::CaBundle;
 use raw::{RawConfig, RawSource};
 use secrets::SecretKeys;
 
@@ -88,6 +89,9 @@ pub struct SourceConfig {
     pub secret_origin: String,
     pub authority_url: Url,
     pub graph_url: Url,
+    /// `ca_file`: CA certificates trusted for the token endpoint and Graph besides the
+    /// system's (not read by the commands that read no secret).
+    pub ca: Option<CaBundle>,
     /// Scoped groups as configured: display names or object ids.
     pub groups: Vec<String>,
     pub members: Members,
@@ -349,6 +353,7 @@ impl Validator<'_> {
             "[source] graph_url",
             raw.graph_url.as_deref().unwrap_or(DEFAULT_GRAPH_URL),
         )?;
+        let ca = self.ca_file("[source] ca_file", raw.ca_file.take())?;
         let groups = self.groups(raw.groups.unwrap_or_default())?;
         let members = match raw.members.as_deref().unwrap_or("direct") {
             "direct" => Members::Direct,
@@ -377,6 +382,7 @@ impl Validator<'_> {
             secret_origin,
             authority_url,
             graph_url,
+            ca,
             groups,
             members,
             request_timeout,
@@ -422,6 +428,25 @@ impl Validator<'_> {
             ));
         }
         Ok(url)
+    }
+
+    /// `ca_file`: a PEM file of CA certificates (relative to the config file), read and checked
+    /// now so a bad one is a config error naming the key. Commands that connect nowhere
+    /// (`status`, `log`, `reset`) do not read it.
+    fn ca_file(&self, key: &str, file: Option<PathBuf>) -> Result<Option<CaBundle>, ConfigError> {
+        let Some(file) = file.filter(|_| self.read_secrets) else {
+            return Ok(None);
+        };
+        if file.as_os_str().is_empty() {
+            return Err(self.invalid(
+                key,
+                "is empty; give the PEM file of the CA that signed the server's certificate, or remove the key",
+            ));
+        }
+        let path = self.resolve(file);
+        CaBundle::read(&path)
+            .map(Some)
+            .map_err(|why| self.invalid(key, format!("{}: {why}", path.display())))
     }
 
     fn groups(&self, groups: Vec<String>) -> Result<Vec<String>, ConfigError> {

@@ -50,6 +50,10 @@ pub struct EmulatorOptions {
     /// A certificate registered on the app (PEM): client assertions signed with its key are
     /// accepted as well as the client secret.
     pub certificate: Option<String>,
+    /// The URL clients reach the emulator at, when that is not `http://` its own address: a
+    /// TLS proxy in front of it (the tests of certificate verification). Its links and the
+    /// audience of client assertions use it.
+    pub public_url: Option<String>,
 }
 
 impl Default for EmulatorOptions {
@@ -61,6 +65,7 @@ impl Default for EmulatorOptions {
             list_page_size: 100,
             token_lifetime: Duration::from_secs(3599),
             certificate: None,
+            public_url: None,
         }
     }
 }
@@ -71,6 +76,8 @@ type ServedPage = ((u64, u32), Vec<Value>);
 /// The state the request handlers share.
 struct Shared {
     base_url: String,
+    /// Where it listens.
+    address: std::net::SocketAddr,
     options: EmulatorOptions,
     client_secret: String,
     tenant: Mutex<Tenant>,
@@ -117,7 +124,11 @@ impl Emulator {
         let client_secret = format!("emu~{:016x}{:08x}", rng.next(), rng.next() & 0xffff_ffff);
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let shared = Arc::new(Shared {
-            base_url: format!("http://{address}"),
+            base_url: options.public_url.clone().map_or_else(
+                || format!("http://{address}"),
+                |url| url.trim_end_matches('/').to_owned(),
+            ),
+            address,
             options,
             client_secret,
             tenant: Mutex::new(tenant),
@@ -153,9 +164,15 @@ impl Emulator {
         Emulator::start(tenant, EmulatorOptions::default()).await
     }
 
-    /// `http://127.0.0.1:PORT`: both `authority_url` and `graph_url`.
+    /// `http://127.0.0.1:PORT` (or the `public_url` of its options): both `authority_url` and
+    /// `graph_url`.
     pub fn base_url(&self) -> &str {
         &self.shared.base_url
+    }
+
+    /// The address it listens on (where a proxy in front of it forwards to).
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.shared.address
     }
 
     pub fn tenant_id(&self) -> String {

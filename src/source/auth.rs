@@ -194,10 +194,23 @@ impl TokenSource {
                     Explained::Final(line)
                 }
             }
-            RequestTokenError::Request(err) => Explained::Transient(format!(
-                "cannot reach the token endpoint {} ({err}); check the network, proxy and [source] authority_url",
-                self.token_url
-            )),
+            RequestTokenError::Request(err) => {
+                let tls = match &err {
+                    TransportError::Http(http) => crate::tls::explain(http, super::http::CA_KEY),
+                    TransportError::Response(_) => None,
+                };
+                match tls {
+                    // Not trusted now, not trusted in a second: no retry.
+                    Some(why) => Explained::Final(format!(
+                        "cannot connect securely to the token endpoint {}: {why}",
+                        self.token_url
+                    )),
+                    None => Explained::Transient(format!(
+                        "cannot reach the token endpoint {} ({err}); check the network, proxy and [source] authority_url",
+                        self.token_url
+                    )),
+                }
+            }
             // The body of a response that failed to parse may hold a token: never show it.
             RequestTokenError::Parse(err, _body) => Explained::Final(format!(
                 "the token endpoint {} answered something that is not a token response ({}); check [source] authority_url",

@@ -19,6 +19,9 @@ use super::page::GraphErrorBody;
 use crate::requests::{NO_ANSWER, RequestCounts};
 use crate::retry::{Jitter, RetryPolicy, parse_retry_after};
 
+/// The key that trusts a private CA for Graph, for messages.
+pub(super) const CA_KEY: &str = "[source] ca_file";
+
 /// Why a request did not give a value.
 #[derive(Debug)]
 pub enum Failure {
@@ -131,7 +134,16 @@ impl GraphHttp {
             self.requests
                 .answered(sent.as_ref().map_or(NO_ANSWER, |r| r.status().as_u16()));
             let (retry_after, why) = match sent {
-                Err(err) => (None, describe_transport(&err)),
+                Err(err) => {
+                    if let Some(detail) = crate::tls::explain(&err, CA_KEY) {
+                        return Err(SourceError::Tls {
+                            host: origin_of(url),
+                            detail,
+                        }
+                        .into());
+                    }
+                    (None, describe_transport(&err))
+                }
                 Ok(response) if response.status().is_success() => match response.bytes().await {
                     Ok(body) => match serde_json::from_slice::<T>(&body) {
                         Ok(value) => return Ok(value),

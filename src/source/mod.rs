@@ -67,6 +67,12 @@ pub enum SourceError {
         waited: Duration,
         last: String,
     },
+    #[error("cannot connect securely to {host}: {detail}")]
+    Tls {
+        /// Scheme, host and port.
+        host: String,
+        detail: String,
+    },
     #[error("Graph sent {what} for {path}; the next cycle tries again")]
     Malformed { path: String, what: String },
     #[error(
@@ -112,8 +118,8 @@ pub struct Graph {
 
 impl Graph {
     pub fn new(config: &SourceConfig) -> Result<Self, SourceError> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("entrasync/", env!("CARGO_PKG_VERSION")))
+        let client = crate::tls::client_builder(config.ca.as_ref())
+            .map_err(SourceError::Client)?
             .connect_timeout(Duration::from_secs(10).min(config.request_timeout))
             .timeout(config.request_timeout)
             .build()
