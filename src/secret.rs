@@ -32,9 +32,14 @@ impl Secret {
         }
         let mut text = Cow::Borrowed(text);
         for form in self.forms() {
-            if text.contains(form.as_str()) {
-                text = Cow::Owned(text.replace(form.as_str(), REDACTED));
+            if !text.contains(form.as_str()) {
+                continue;
             }
+            text = Cow::Owned(if form.len() >= WHOLE_WORDS_BELOW {
+                text.replace(form.as_str(), REDACTED)
+            } else {
+                replace_standalone(&text, &form)
+            });
         }
         text
     }
@@ -73,6 +78,30 @@ impl Secret {
 /// What replaces a secret in text that is shown.
 pub const REDACTED: &str = "<redacted>";
 
+/// A value shorter than this is redacted only where it stands alone (no letter or digit right
+/// before or after it): a secret `x` must not turn "proxy" into "pro<redacted>y".
+const WHOLE_WORDS_BELOW: usize = 8;
+
+/// `text` with each occurrence of `needle` that no ASCII letter or digit touches replaced.
+fn replace_standalone(text: &str, needle: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find(needle) {
+        let before = rest[..at].chars().next_back();
+        let after = rest[at + needle.len()..].chars().next();
+        let touches = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+        out.push_str(&rest[..at]);
+        if touches(before) || touches(after) {
+            out.push_str(needle);
+        } else {
+            out.push_str(REDACTED);
+        }
+        rest = &rest[at + needle.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<redacted>)")
@@ -103,6 +132,20 @@ mod tests {
         assert_eq!(
             Secret::new("").redact("empty secrets redact nothing"),
             "empty secrets redact nothing"
+        );
+    }
+
+    #[test]
+    fn a_short_secret_is_redacted_only_where_it_stands_alone() {
+        let secret = Secret::new("x");
+        assert_eq!(
+            secret.redact("check the proxy; the secret 'x' (x) is wrong: x"),
+            "check the proxy; the secret '<redacted>' (<redacted>) is wrong: <redacted>"
+        );
+        let secret = Secret::new("abc123~");
+        assert_eq!(
+            secret.redact("client_secret=abc123%7E&x=1 abc123~ zabc123~"),
+            "client_secret=<redacted>&x=1 <redacted> zabc123~"
         );
     }
 }
