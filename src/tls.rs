@@ -106,6 +106,16 @@ pub fn explain(err: &(dyn std::error::Error + 'static), key: &str) -> Option<Str
                     "the server's certificate is not valid for the host in the URL ({tls}); use a host name the certificate names"
                 )
             }
+            CertificateError::Other(other)
+                if matches!(
+                    other.0.downcast_ref::<webpki::Error>(),
+                    Some(webpki::Error::CaUsedAsEndEntity)
+                ) =>
+            {
+                format!(
+                    "the server presents a CA certificate as its own ({tls}), which TLS refuses even when trusted; `openssl req -x509` makes such certificates unless given -addext basicConstraints=critical,CA:FALSE: give the server a certificate signed by a CA, or a self-signed one made with that option, and name the CA (or that certificate) in {key}"
+                )
+            }
             _ => format!(
                 "the server's certificate is not trusted ({tls}); if the server uses a private CA, name its certificate (PEM) in {key}"
             ),
@@ -188,6 +198,11 @@ mod tests {
         let text = explain(&outer, "[source] ca_file").expect("found");
         assert!(text.contains("not trusted"), "{text}");
         assert!(text.contains("[source] ca_file"), "{text}");
+        let ca_as_leaf = rustls::Error::InvalidCertificate(CertificateError::Other(
+            rustls::OtherError(Arc::new(webpki::Error::CaUsedAsEndEntity)),
+        ));
+        let text = explain(&ca_as_leaf, "[target] ca_file").expect("found");
+        assert!(text.contains("CA:FALSE"), "{text}");
         let plain = std::io::Error::other("connection refused");
         assert_eq!(explain(&plain, "[source] ca_file"), None);
     }

@@ -206,8 +206,12 @@ impl TokenSource {
                         self.token_url
                     )),
                     None => Explained::Transient(format!(
-                        "cannot reach the token endpoint {} ({err}); check the network, proxy and [source] authority_url",
-                        self.token_url
+                        "cannot reach the token endpoint {} ({}); check the network, proxy and [source] authority_url",
+                        self.token_url,
+                        match &err {
+                            TransportError::Http(http) => super::http::describe_transport(http),
+                            TransportError::Response(_) => err.to_string(),
+                        }
                     )),
                 }
             }

@@ -226,7 +226,7 @@ pub fn path_of(url: &str) -> String {
     format!("GET {path}")
 }
 
-fn describe_transport(err: &reqwest::Error) -> String {
+pub(super) fn describe_transport(err: &reqwest::Error) -> String {
     let kind = if err.is_timeout() {
         "no answer in time (request_timeout)"
     } else if err.is_connect() {
