@@ -6,9 +6,10 @@
 //! files searched byte for byte), `service.json` or the file target. Then the modes of what
 //! entrasync creates under a umask of 022, and certificate verification: a server whose
 //! certificate comes from a CA this machine does not trust is refused, until `ca_file` names
-//! that CA.
+//! that CA. Last, Graph's token goes to no host but `graph_url`'s, whatever a link says.
 //!
-//! Delta tokens are not secrets and are not looked for.
+//! Delta tokens are not secrets and are not looked for (their links are checked for where they
+//! lead).
 
 mod common;
 
@@ -1305,4 +1306,65 @@ async fn a_ca_file_that_cannot_be_used_is_a_config_error_naming_the_key() {
             );
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Where Graph's token goes
+
+/// Graph's token goes only to `[source] graph_url`: a stored delta link that leads elsewhere
+/// (graph_url changed since) starts its query over as a full round, and a link on a page that
+/// leads elsewhere fails the cycle; neither is followed with the token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_to_another_host_is_never_followed_with_the_token() {
+    let old = emulator_with(EmulatorOptions::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = config_with(&dir, &old, &old.client_secret(), CLI_RULES);
+    let out = Run::default().output(&config, &["once"]).await;
+    assert_exit(&out, 0, "the first cycle stores links to the old Graph");
+    // graph_url moves (a proxy, another cloud): the stored links still lead to the old one.
+    let new = emulator_with(EmulatorOptions::default()).await;
+    edit(&config, |t| t.replace(old.base_url(), new.base_url()));
+    std::fs::write(dir.path().join("client-secret"), new.client_secret()).expect("writes");
+    let before = old.requests().graph_total();
+    let out = Run::default().output(&config, &["once", "--json"]).await;
+    assert_exit(&out, 0, "a full round from the new graph_url");
+    assert!(
+        stderr(&out).contains("a stored delta link leads elsewhere than [source] graph_url"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(common::stdout_json(&out)["users_round"]["kind"], "full");
+    assert_eq!(
+        old.requests().graph_total(),
+        before,
+        "the old Graph got no request (and no token)"
+    );
+
+    // A Graph whose pages link to another host.
+    let (stub, address) = scim_stub(ScimMode::Refuse).await;
+    let elsewhere = format!("http://{address}");
+    let options = EmulatorOptions {
+        user_page_size: 5,
+        public_url: Some(elsewhere.clone()),
+        ..EmulatorOptions::default()
+    };
+    let lying = emulator_with(options).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = config_with(&dir, &lying, &lying.client_secret(), CLI_RULES);
+    edit(&config, |t| {
+        t.replace(&elsewhere, &format!("http://{}", lying.local_addr()))
+    });
+    let out = Run::default().output(&config, &["once"]).await;
+    assert_exit(&out, 1, "a link elsewhere");
+    assert!(
+        stderr(&out).contains(&format!(
+            "a link to {elsewhere}, outside [source] graph_url"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stub.authorizations.lock().expect("lock").is_empty(),
+        "the other host got no request (and no token)"
+    );
 }

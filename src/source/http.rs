@@ -45,6 +45,8 @@ pub struct GraphHttp {
     jitter: Jitter,
     requests: RequestCounts,
     progress: Arc<ReadProgress>,
+    /// `[source] graph_url`'s scheme, host and port: the only place the token goes.
+    origin: String,
 }
 
 /// How far the rounds of this client have read, for a progress display: pages and the objects
@@ -66,7 +68,13 @@ impl ReadProgress {
 }
 
 impl GraphHttp {
-    pub fn new(client: reqwest::Client, auth: TokenSource, policy: RetryPolicy) -> Self {
+    /// A client for the Graph at `graph_url`: it follows no link elsewhere.
+    pub fn new(
+        client: reqwest::Client,
+        auth: TokenSource,
+        policy: RetryPolicy,
+        graph_url: &str,
+    ) -> Self {
         GraphHttp {
             client,
             auth,
@@ -74,7 +82,18 @@ impl GraphHttp {
             jitter: Jitter::new(),
             requests: RequestCounts::default(),
             progress: Arc::default(),
+            origin: origin_of(graph_url),
         }
+    }
+
+    /// Whether `url` is on `[source] graph_url`'s scheme, host and port.
+    pub fn is_graph(&self, url: &str) -> bool {
+        origin_of(url) == self.origin
+    }
+
+    /// `[source] graph_url`'s scheme, host and port.
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 
     pub fn set_policy(&mut self, policy: RetryPolicy) {
@@ -116,6 +135,18 @@ impl GraphHttp {
         sent: &mut u64,
     ) -> Result<T, Failure> {
         let path = path_of(url);
+        // A link Graph (or the snapshot) gives that leads elsewhere would take the token there.
+        if !self.is_graph(url) {
+            return Err(SourceError::Malformed {
+                path,
+                what: format!(
+                    "a link to {}, outside [source] graph_url ({}); the token goes only there, so it was not followed",
+                    origin_of(url),
+                    self.origin
+                ),
+            }
+            .into());
+        }
         let mut attempt = 0u32;
         let mut waited = Duration::ZERO;
         let mut renewed_token = false;
