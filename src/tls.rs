@@ -1,6 +1,6 @@
-//! HTTPS for Graph and the SCIM target: the certificates trusted besides the system's
-//! (`[source] ca_file`, `[target] ca_file`), and one line that says so when a server's
-//! certificate is not trusted.
+//! The HTTP clients for Graph and the SCIM target: the certificates trusted besides the
+//! system's (`[source] ca_file`, `[target] ca_file`), one line that says so when a server's
+//! certificate is not trusted, and no redirect to another origin.
 //!
 //! Shared by `source/` and `target/scim/`, like `retry.rs`. Certificates are always verified
 //! (rustls, with the system's trust store); there is no switch to turn that off. A private CA is
@@ -69,10 +69,28 @@ impl CaBundle {
     }
 }
 
-/// A client builder that trusts the system's CAs and `ca`'s certificates.
+/// How many redirects within one origin a request follows.
+const MAX_REDIRECTS: usize = 10;
+
+/// The builder of every client entrasync sends with (the token endpoint and Graph, the SCIM
+/// target): it trusts the system's CAs and `ca`'s certificates, and follows a redirect only
+/// within the origin it was sent to. A redirect elsewhere is not followed (the 3xx is the
+/// answer): reqwest drops the Authorization header on such a redirect but sends a 307's body
+/// again, and the token request's body holds the client secret or the client assertion.
 pub fn client_builder(ca: Option<&CaBundle>) -> Result<reqwest::ClientBuilder, reqwest::Error> {
-    let builder =
-        reqwest::Client::builder().user_agent(concat!("entrasync/", env!("CARGO_PKG_VERSION")));
+    let redirects = reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first().map(reqwest::Url::origin);
+        if first.is_some_and(|origin| origin != attempt.url().origin()) {
+            attempt.stop()
+        } else if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error("too many redirects")
+        } else {
+            attempt.follow()
+        }
+    });
+    let builder = reqwest::Client::builder()
+        .user_agent(concat!("entrasync/", env!("CARGO_PKG_VERSION")))
+        .redirect(redirects);
     let Some(ca) = ca else {
         return Ok(builder);
     };

@@ -1368,3 +1368,76 @@ async fn a_link_to_another_host_is_never_followed_with_the_token() {
         "the other host got no request (and no token)"
     );
 }
+
+/// A recorder of every request body, and a server that answers every request with a 307 to it.
+async fn redirect_to_recorder() -> (Arc<Mutex<Vec<String>>>, SocketAddr) {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let seen = bodies.clone();
+    let recorder = axum::Router::new().fallback(move |body: String| {
+        let seen = seen.clone();
+        async move {
+            seen.lock().expect("lock").push(body);
+            StatusCode::NOT_FOUND
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let target = listener.local_addr().expect("an address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, recorder).await;
+    });
+    let redirect = axum::Router::new().fallback(move |uri: axum::http::Uri| async move {
+        (
+            StatusCode::TEMPORARY_REDIRECT,
+            [("location", format!("http://{target}{uri}"))],
+        )
+            .into_response()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("binds");
+    let address = listener.local_addr().expect("an address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, redirect).await;
+    });
+    (bodies, address)
+}
+
+/// A token endpoint that answers with a 307 to another host had the token request — the client
+/// secret in its body — sent again there (reqwest drops the Authorization header on such a
+/// redirect, not a body). No client follows a redirect to another origin now: the token
+/// endpoint's says where it pointed and what to set, and a SCIM target's is its answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_to_another_host_never_gets_the_client_secret() {
+    let (bodies, address) = redirect_to_recorder().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = echo_config(&dir, address);
+    let out = Run::default().output(&config, &["check"]).await;
+    assert_exit(&out, 1, "a token endpoint that redirects elsewhere");
+    assert!(
+        stderr(&out).contains("answered 307, a redirect to http://127.0.0.1:")
+            && stderr(&out).contains("set authority_url"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        bodies.lock().expect("lock").is_empty(),
+        "the other host got nothing"
+    );
+
+    let emulator = emulator_with(EmulatorOptions::default()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("scim-token"), SCIM_TOKEN).expect("writes");
+    let rules = scim_rules(&format!("http://{address}"), "token_file = \"scim-token\"");
+    let config = config_with(&dir, &emulator, &emulator.client_secret(), &rules);
+    let out = Run::default().output(&config, &["check"]).await;
+    assert_exit(&out, 1, "a SCIM target that redirects elsewhere");
+    assert!(stderr(&out).contains("307"), "{}", stderr(&out));
+    assert!(
+        bodies.lock().expect("lock").is_empty(),
+        "the other host got nothing"
+    );
+}

@@ -195,9 +195,15 @@ impl TokenSource {
                 }
             }
             RequestTokenError::Request(err) => {
+                if let TransportError::Redirected { status, location } = &err {
+                    return Explained::Final(format!(
+                        "the token endpoint {} answered {status}, a redirect to {location}: the credential goes only to [source] authority_url, so it was not followed; set authority_url to where the token endpoint is",
+                        self.token_url
+                    ));
+                }
                 let tls = match &err {
                     TransportError::Http(http) => crate::tls::explain(http, super::http::CA_KEY),
-                    TransportError::Response(_) => None,
+                    _ => None,
                 };
                 match tls {
                     // Not trusted now, not trusted in a second: no retry.
@@ -210,7 +216,7 @@ impl TokenSource {
                         self.token_url,
                         match &err {
                             TransportError::Http(http) => super::http::describe_transport(http),
-                            TransportError::Response(_) => err.to_string(),
+                            _ => err.to_string(),
                         }
                     )),
                 }
@@ -264,6 +270,8 @@ pub enum TransportError {
     Http(#[from] reqwest::Error),
     #[error("could not read the response: {0}")]
     Response(#[from] oauth2::http::Error),
+    #[error("it answered {status}, a redirect to {location}")]
+    Redirected { status: u16, location: String },
 }
 
 /// Sends an oauth2 request with reqwest 0.13 (the oauth2 crate's own integration is reqwest 0.12).
@@ -278,6 +286,22 @@ async fn send(
         .body(body)
         .send()
         .await?;
+    // The client follows no redirect elsewhere (tls.rs): say where it pointed.
+    if response.status().is_redirection() {
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| response.url().join(l).ok())
+            .map_or_else(
+                || "elsewhere".to_owned(),
+                |u| u.origin().ascii_serialization(),
+            );
+        return Err(TransportError::Redirected {
+            status: response.status().as_u16(),
+            location,
+        });
+    }
     let mut builder = oauth2::http::Response::builder().status(response.status());
     for (name, value) in response.headers() {
         builder = builder.header(name, value);
