@@ -8,6 +8,8 @@ use clap::Parser;
 use entrasync::cli::{self, Cli};
 
 fn main() -> ExitCode {
+    // First, while this is the only thread: nothing entrasync creates is for other users.
+    entrasync::files::restrict_umask();
     let cli = Cli::parse();
     cli::init_logging(&cli);
     let log_format = cli.log_format;

@@ -28,6 +28,7 @@ pub use schedule::{CronSchedule, Schedule};
 pub use target::{DeprovisionConfig, Dialect, PermissionsAs, ScimConfig, TargetConfig, TargetKind};
 
 use crate::credential::Credential;
+use crate::tls::CaBundle;
 use raw::{RawConfig, RawSource};
 use secrets::SecretKeys;
 
@@ -88,6 +89,9 @@ pub struct SourceConfig {
     pub secret_origin: String,
     pub authority_url: Url,
     pub graph_url: Url,
+    /// `ca_file`: CA certificates trusted for the token endpoint and Graph besides the
+    /// system's (not read by the commands that read no secret).
+    pub ca: Option<CaBundle>,
     /// Scoped groups as configured: display names or object ids.
     pub groups: Vec<String>,
     pub members: Members,
@@ -224,6 +228,17 @@ fn parse_with(text: &str, path: &Path, read_secrets: bool) -> Result<Config, Con
 /// The keys whose value is a secret written inline: a message about them never quotes it.
 const INLINE_SECRET_KEYS: [&str; 2] = ["client_secret", "token"];
 
+/// The secret key whose value follows `before` (its line up to the value), written as
+/// `client_secret = `, `"token" = ` or inside an inline table, `target = { token = `.
+fn secret_key_before(before: &str) -> Option<&'static str> {
+    let (keys, _) = before.rsplit_once('=')?;
+    let key = keys
+        .rsplit(|c: char| c.is_whitespace() || c == '{' || c == ',')
+        .find(|k| !k.is_empty())?;
+    let key = key.rsplit('.').next()?.trim_matches(['"', '\'']);
+    INLINE_SECRET_KEYS.iter().copied().find(|k| *k == key)
+}
+
 /// Turns a TOML error into `file:line:column: [table] message` on one line.
 fn syntax_error(text: &str, path: &Path, err: &toml::de::Error) -> ConfigError {
     let mut span = err.span().unwrap_or(0..0);
@@ -281,16 +296,17 @@ fn syntax_error(text: &str, path: &Path, err: &toml::de::Error) -> ConfigError {
         let key = spanned.map(|k| format!(" `{k}`")).unwrap_or_default();
         format!("{table}duplicate key{key}: write each key, and each [table], once")
     } else {
-        let key = text[line_start..offset]
+        let before = &text[line_start..offset];
+        let key = before
             .split_once('=')
             .map(|(key, _)| key.trim())
             .filter(|key| !key.is_empty());
-        match key {
-            Some(key) if INLINE_SECRET_KEYS.contains(&key) => format!(
-                "{table}key `{key}`: is not a string (the value is not shown); write the secret in quotes, or better in a file named by {key}_file"
+        match (secret_key_before(before), key) {
+            (Some(secret), _) => format!(
+                "{table}key `{secret}`: is not a string (the value is not shown); write the secret in quotes, or better in a file named by {secret}_file"
             ),
-            Some(key) => format!("{table}key `{key}`: {message}"),
-            None => format!("{table}{message}{}", top_level_hint(&table, &message)),
+            (None, Some(key)) => format!("{table}key `{key}`: {message}"),
+            (None, None) => format!("{table}{message}{}", top_level_hint(&table, &message)),
         }
     };
     ConfigError::Syntax {
@@ -474,6 +490,7 @@ impl Validator<'_> {
             "[source] graph_url",
             raw.graph_url.as_deref().unwrap_or(DEFAULT_GRAPH_URL),
         )?;
+        let ca = self.ca_file("[source] ca_file", raw.ca_file.take())?;
         let groups = self.groups(raw.groups.unwrap_or_default())?;
         let members = match raw.members.as_deref().unwrap_or("direct") {
             "direct" => Members::Direct,
@@ -502,6 +519,7 @@ impl Validator<'_> {
             secret_origin,
             authority_url,
             graph_url,
+            ca,
             groups,
             members,
             request_timeout,
@@ -564,6 +582,25 @@ impl Validator<'_> {
                 url.host_str().unwrap_or_default()
             ),
         ))
+    }
+
+    /// `ca_file`: a PEM file of CA certificates (relative to the config file), read and checked
+    /// now so a bad one is a config error naming the key. Commands that connect nowhere
+    /// (`status`, `log`, `reset`) do not read it.
+    fn ca_file(&self, key: &str, file: Option<PathBuf>) -> Result<Option<CaBundle>, ConfigError> {
+        let Some(file) = file.filter(|_| self.read_secrets) else {
+            return Ok(None);
+        };
+        if file.as_os_str().is_empty() {
+            return Err(self.invalid(
+                key,
+                "is empty; give the PEM file of the CA that signed the server's certificate, or remove the key",
+            ));
+        }
+        let path = self.resolve(file);
+        CaBundle::read(&path)
+            .map(Some)
+            .map_err(|why| self.invalid(key, format!("{}: {why}", path.display())))
     }
 
     fn groups(&self, groups: Vec<String>) -> Result<Vec<String>, ConfigError> {

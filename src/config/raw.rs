@@ -54,6 +54,7 @@ pub struct RawTarget {
     pub max_concurrency: Option<i64>,
     pub request_timeout: Option<String>,
     pub allow_insecure_http: Option<bool>,
+    pub ca_file: Option<PathBuf>,
     #[serde(rename = "match")]
     pub match_attributes: Option<Vec<String>>,
     // both
@@ -98,6 +99,7 @@ pub struct RawSource {
     pub client_certificate_file: Option<PathBuf>,
     pub authority_url: Option<String>,
     pub graph_url: Option<String>,
+    pub ca_file: Option<PathBuf>,
     pub groups: Option<Vec<String>>,
     pub members: Option<String>,
     pub request_timeout: Option<String>,

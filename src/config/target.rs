@@ -14,6 +14,7 @@ use super::raw::{RawDeprovision, RawTarget};
 use super::{ConfigError, SecretKeys, Validator};
 use crate::plan::WhenLeaving;
 use crate::secret::Secret;
+use crate::tls::CaBundle;
 
 const DEFAULT_MAX_DEPROVISIONS: usize = 500;
 const DEFAULT_MAX_CONCURRENCY: usize = 8;
@@ -67,6 +68,8 @@ pub struct ScimConfig {
     pub request_timeout: Duration,
     /// The attributes a create looks the user up by first, in order.
     pub match_attributes: Vec<String>,
+    /// `ca_file`: CA certificates trusted for the endpoint besides the system's.
+    pub ca: Option<CaBundle>,
 }
 
 /// Where the users go.
@@ -163,6 +166,7 @@ impl Validator<'_> {
             ("permissions", raw.permissions.is_some()),
             ("max_concurrency", raw.max_concurrency.is_some()),
             ("match", raw.match_attributes.is_some()),
+            ("ca_file", raw.ca_file.is_some()),
         ];
         if let Some((key, _)) = scim_only.iter().find(|(_, given)| *given) {
             return Err(self.invalid(
@@ -202,6 +206,7 @@ impl Validator<'_> {
             what: "the SCIM bearer token (Entra's Secret Token)",
         };
         let (token, _) = self.secret(keys, raw.token, raw.token_file, raw.token_env)?;
+        let ca = self.ca_file("[target] ca_file", raw.ca_file)?;
         let dialect = match raw.dialect.as_deref().map(str::trim) {
             None | Some("entra") => Dialect::Entra,
             Some("entra-legacy") => Dialect::EntraLegacy,
@@ -256,6 +261,7 @@ impl Validator<'_> {
             max_concurrency,
             request_timeout,
             match_attributes,
+            ca,
         })
     }
 }

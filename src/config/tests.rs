@@ -693,3 +693,115 @@ fn an_empty_state_dir_is_refused() {
         .to_string();
     assert!(err.contains("state_dir is empty"), "{err}");
 }
+
+#[test]
+fn a_type_error_on_a_secret_key_never_quotes_the_value() {
+    let cases = [
+        (
+            GOOD.replace(
+                "client_secret_env = \"ENTRASYNC_TEST_SECRET_SET\"",
+                "client_secret = 8675309424242",
+            ),
+            "key `client_secret`: is not a string",
+        ),
+        (
+            GOOD.replace(
+                "client_secret_env = \"ENTRASYNC_TEST_SECRET_SET\"",
+                "\"client_secret\" = 8675309424242.5",
+            ),
+            "key `client_secret`: is not a string",
+        ),
+        (
+            format!(
+                "{GOOD}[target]\nkind = \"scim\"\nurl = \"https://a.example\"\ntoken = 8675309424242\n"
+            ),
+            "key `token`: is not a string",
+        ),
+        (
+            format!("target = {{ kind = \"scim\", token = 8675309424242 }}\n{GOOD}"),
+            "key `token`: is not a string",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = load_text(&text).expect_err(&text).to_string();
+        assert!(!err.contains("8675309424242"), "the value is quoted: {err}");
+        assert!(err.contains(want), "{err}");
+    }
+    // Other keys keep their value in the message: it helps, and it is no secret.
+    let text = GOOD.replace("schedule = \"40m\"", "schedule = 40");
+    let err = load_text(&text).expect_err("a number").to_string();
+    assert!(err.contains("`40`"), "{err}");
+}
+
+#[test]
+fn ca_files_are_read_at_load_and_bad_ones_name_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tls-ca.pem");
+    std::fs::copy(fixture, dir.path().join("ca.pem")).expect("copies");
+    std::fs::write(dir.path().join("not-a-ca.pem"), "nothing here\n").expect("writes");
+    let path = dir.path().join("entrasync.toml");
+    // SAFETY of set_var: every test that sets this variable sets it to this one value.
+    unsafe { std::env::set_var("ENTRASYNC_TEST_SCIM_TOKEN", "scim-token-value") };
+    let scim = "[target]\nkind = \"scim\"\nurl = \"https://app.example.com/scim\"\ntoken_env = \"ENTRASYNC_TEST_SCIM_TOKEN\"\n";
+    let with = |source_ca: &str, target: &str| {
+        let text = GOOD.replace("groups = [", &format!("{source_ca}\ngroups = ["));
+        format!("{text}\n{target}")
+    };
+    let good = with(
+        "ca_file = \"ca.pem\"",
+        &format!("{scim}ca_file = \"ca.pem\"\n"),
+    );
+    unsafe { std::env::set_var("ENTRASYNC_TEST_SECRET_SET", "s3cret-value\n") };
+    let config = parse(&good, &path).expect("valid");
+    let source_ca = config.source.ca.as_ref().expect("[source] ca_file read");
+    assert_eq!(
+        source_ca.path,
+        dir.path().join("ca.pem"),
+        "relative to the file"
+    );
+    assert_eq!(source_ca.len(), 1);
+    let Some(TargetConfig {
+        kind: TargetKind::Scim(scim_config),
+        ..
+    }) = &config.target
+    else {
+        panic!("a SCIM target");
+    };
+    assert!(scim_config.ca.is_some(), "[target] ca_file read");
+    // Commands that connect nowhere do not read it.
+    let missing = with("ca_file = \"missing.pem\"", "");
+    assert!(
+        load_without_secrets(&{
+            std::fs::write(&path, &missing).expect("writes");
+            path.clone()
+        })
+        .is_ok_and(|c| c.source.ca.is_none())
+    );
+    let cases = [
+        (missing, "[source] ca_file", "missing.pem: cannot be read"),
+        (
+            with("ca_file = \"not-a-ca.pem\"", ""),
+            "[source] ca_file",
+            "holds no certificate",
+        ),
+        (with("ca_file = \"\"", ""), "[source] ca_file", "is empty"),
+        (
+            with("", &format!("{scim}ca_file = \"not-a-ca.pem\"\n")),
+            "[target] ca_file",
+            "holds no certificate",
+        ),
+        (
+            with(
+                "",
+                "[target]\nkind = \"file\"\npath = \"u.json\"\nca_file = \"ca.pem\"\n",
+            ),
+            "[target] ca_file",
+            "is for kind = \"scim\"",
+        ),
+    ];
+    for (text, key, phrase) in cases {
+        let err = parse(&text, &path).expect_err(&text).to_string();
+        assert!(err.contains(key), "names {key}: {err}");
+        assert!(err.contains(phrase), "says {phrase}: {err}");
+    }
+}

@@ -39,7 +39,7 @@ pub const STOP_WITHIN: Duration = Duration::from_secs(60);
 /// Runs the service with the configuration at `path` until it is stopped; `Ok(0)` then.
 pub async fn run(path: &Path) -> anyhow::Result<u8> {
     let config = crate::cli::load_config(path)?;
-    std::fs::create_dir_all(&config.state_dir).with_context(|| {
+    crate::files::create_private_dir(&config.state_dir).with_context(|| {
         format!(
             "cannot create the state directory {}; create it, or under systemd use StateDirectory=",
             config.state_dir.display()

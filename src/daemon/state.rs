@@ -195,12 +195,14 @@ impl ServiceState {
         line
     }
 
-    /// Writes the state to `{state_dir}/service.json`, replacing it whole.
+    /// Writes the state to `{state_dir}/service.json` (mode 0600), replacing it whole.
     pub fn write(&self, state_dir: &Path) -> std::io::Result<()> {
         let path = state_dir.join(SERVICE_FILE);
         let partial = state_dir.join(format!("{SERVICE_FILE}.partial"));
         let text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(&partial, text)?;
+        let mut file = crate::files::create_with_mode(&partial, crate::files::PRIVATE_FILE)?;
+        std::io::Write::write_all(&mut file, &text)?;
+        drop(file);
         std::fs::rename(&partial, &path)
     }
 

@@ -75,6 +75,7 @@ pub fn token(shared: &Shared, tenant: &str, body: &[u8]) -> Response {
         }
         (Some(_), None) => {}
         (None, Some(jwt)) => {
+            lock(&shared.assertions).push(jwt.to_owned());
             if field("client_assertion_type") != Some(crate::credential::ASSERTION_TYPE) {
                 return refuse(
                     StatusCode::BAD_REQUEST,

@@ -50,6 +50,10 @@ pub struct EmulatorOptions {
     /// A certificate registered on the app (PEM): client assertions signed with its key are
     /// accepted as well as the client secret.
     pub certificate: Option<String>,
+    /// The URL clients reach the emulator at, when that is not `http://` its own address: a
+    /// TLS proxy in front of it (the tests of certificate verification). Its links and the
+    /// audience of client assertions use it.
+    pub public_url: Option<String>,
 }
 
 impl Default for EmulatorOptions {
@@ -61,6 +65,7 @@ impl Default for EmulatorOptions {
             list_page_size: 100,
             token_lifetime: Duration::from_secs(3599),
             certificate: None,
+            public_url: None,
         }
     }
 }
@@ -71,11 +76,15 @@ type ServedPage = ((u64, u32), Vec<Value>);
 /// The state the request handlers share.
 struct Shared {
     base_url: String,
+    /// Where it listens.
+    address: std::net::SocketAddr,
     options: EmulatorOptions,
     client_secret: String,
     tenant: Mutex<Tenant>,
     /// Access tokens issued and not revoked, with when they expire.
     tokens: Mutex<HashMap<String, Instant>>,
+    /// Every client assertion presented to the token endpoint (for tests that look for leaks).
+    assertions: Mutex<Vec<String>>,
     /// Delta and skip tokens of an older generation are expired.
     generation: AtomicU64,
     rounds: AtomicU64,
@@ -115,11 +124,16 @@ impl Emulator {
         let client_secret = format!("emu~{:016x}{:08x}", rng.next(), rng.next() & 0xffff_ffff);
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let shared = Arc::new(Shared {
-            base_url: format!("http://{address}"),
+            base_url: options.public_url.clone().map_or_else(
+                || format!("http://{address}"),
+                |url| url.trim_end_matches('/').to_owned(),
+            ),
+            address,
             options,
             client_secret,
             tenant: Mutex::new(tenant),
             tokens: Mutex::new(HashMap::new()),
+            assertions: Mutex::new(Vec::new()),
             generation: AtomicU64::new(1),
             rounds: AtomicU64::new(0),
             rng: Mutex::new(rng),
@@ -150,9 +164,15 @@ impl Emulator {
         Emulator::start(tenant, EmulatorOptions::default()).await
     }
 
-    /// `http://127.0.0.1:PORT`: both `authority_url` and `graph_url`.
+    /// `http://127.0.0.1:PORT` (or the `public_url` of its options): both `authority_url` and
+    /// `graph_url`.
     pub fn base_url(&self) -> &str {
         &self.shared.base_url
+    }
+
+    /// The address it listens on (where a proxy in front of it forwards to).
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.shared.address
     }
 
     pub fn tenant_id(&self) -> String {
@@ -192,6 +212,12 @@ impl Emulator {
     /// Every access token issued and not revoked (for tests that look for leaks).
     pub fn issued_tokens(&self) -> Vec<String> {
         lock(&self.shared.tokens).keys().cloned().collect()
+    }
+
+    /// Every client assertion presented so far, accepted or not (for tests that look for
+    /// leaks).
+    pub fn received_assertions(&self) -> Vec<String> {
+        lock(&self.shared.assertions).clone()
     }
 
     /// Revokes every access token: Graph answers 401 until a new one is fetched.

@@ -33,6 +33,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::files;
+
 use super::layout::{self, SCHEMA_VERSION, TREE_COUNT, TreeId};
 use super::store::Store;
 use super::{Opened, Snapshot, SnapshotError};
@@ -60,10 +62,13 @@ enum Failure {
 }
 
 pub(super) fn open(state_dir: &Path) -> Result<Opened, SnapshotError> {
-    std::fs::create_dir_all(state_dir).map_err(|source| SnapshotError::CreateDir {
+    // 0700: the snapshot holds every user's attributes. A folder that exists keeps its mode;
+    // a warning says when others may read it.
+    files::create_private_dir(state_dir).map_err(|source| SnapshotError::CreateDir {
         dir: state_dir.to_owned(),
         source,
     })?;
+    files::warn_if_open_to_others(state_dir);
     let path = state_dir.join("snapshot");
     match open_waiting_for_lock(state_dir, &path) {
         Ok(snapshot) => Ok(Opened {
@@ -115,6 +120,14 @@ fn open_waiting_for_lock(state_dir: &Path, path: &Path) -> Result<Snapshot, Fail
 
 /// Opens (or creates) the database at `path` and checks its schema.
 fn open_at(state_dir: &Path, path: &Path) -> Result<Snapshot, Failure> {
+    // sled would create the folder following the umask; the files in it follow the umask too,
+    // which the binary sets to 0077 (see `files.rs`).
+    files::create_private_dir(path).map_err(|source| {
+        Failure::Error(SnapshotError::CreateDir {
+            dir: path.to_owned(),
+            source,
+        })
+    })?;
     let existed = std::fs::metadata(path.join("db")).is_ok_and(|m| m.len() > 0);
     let config = sled::Config::new()
         .path(path)

@@ -107,14 +107,17 @@ impl TokenSource {
             let mut exchange = client
                 .exchange_client_credentials()
                 .add_scope(Scope::new(self.scope.clone()));
-            let assertion;
-            if let Credential::Certificate(certificate) = &self.credential {
-                assertion = self.assertion(certificate)?;
+            let assertion = match &self.credential {
+                Credential::Certificate(certificate) => Some(self.assertion(certificate)?),
+                Credential::Secret(_) => None,
+            };
+            if let Some(assertion) = &assertion {
                 exchange = exchange
                     .add_extra_param("client_assertion_type", ASSERTION_TYPE)
                     .add_extra_param("client_assertion", assertion.expose());
             }
             let result = exchange.request_async(&send).await;
+            let assertion = assertion.as_ref();
             let failure = match result {
                 Ok(response) => {
                     let lifetime = response.expires_in().unwrap_or(Duration::from_secs(3599));
@@ -123,7 +126,14 @@ impl TokenSource {
                         lifetime,
                     ));
                 }
-                Err(err) => self.explain(err),
+                // What the endpoint said is shown: never with the secret or the assertion,
+                // should it quote the request it refused.
+                Err(err) => match self.explain(err) {
+                    Explained::Transient(line) => {
+                        Explained::Transient(self.redact(line, assertion))
+                    }
+                    Explained::Final(line) => Explained::Final(self.redact(line, assertion)),
+                },
             };
             match failure {
                 Explained::Transient(why) if attempt < TOKEN_ATTEMPTS => {
@@ -138,6 +148,12 @@ impl TokenSource {
                 }
             }
         }
+    }
+
+    /// `line` without the client secret or `assertion`, in any form they travel in.
+    fn redact(&self, line: String, assertion: Option<&Secret>) -> String {
+        let secrets = self.credential.secret().into_iter().chain(assertion);
+        secrets.fold(line, |line, secret| secret.redact(&line).into_owned())
     }
 
     /// A fresh client assertion signed with `certificate`.
@@ -183,10 +199,33 @@ impl TokenSource {
                     Explained::Final(line)
                 }
             }
-            RequestTokenError::Request(err) => Explained::Transient(format!(
-                "cannot reach the token endpoint {} ({err}); check the network, proxy and [source] authority_url",
-                self.token_url
-            )),
+            RequestTokenError::Request(err) => {
+                if let TransportError::Redirected { status, location } = &err {
+                    return Explained::Final(format!(
+                        "the token endpoint {} answered {status}, a redirect to {location}: the credential goes only to [source] authority_url, so it was not followed; set authority_url to where the token endpoint is",
+                        self.token_url
+                    ));
+                }
+                let tls = match &err {
+                    TransportError::Http(http) => crate::tls::explain(http, super::http::CA_KEY),
+                    _ => None,
+                };
+                match tls {
+                    // Not trusted now, not trusted in a second: no retry.
+                    Some(why) => Explained::Final(format!(
+                        "cannot connect securely to the token endpoint {}: {why}",
+                        self.token_url
+                    )),
+                    None => Explained::Transient(format!(
+                        "cannot reach the token endpoint {} ({}); check the network, proxy and [source] authority_url",
+                        self.token_url,
+                        match &err {
+                            TransportError::Http(http) => super::http::describe_transport(http),
+                            _ => err.to_string(),
+                        }
+                    )),
+                }
+            }
             // The body of a response that failed to parse may hold a token: never show it.
             RequestTokenError::Parse(err, _body) => Explained::Final(format!(
                 "the token endpoint {} answered something that is not a token response ({}); check [source] authority_url",
@@ -239,6 +278,8 @@ pub enum TransportError {
     Response(#[from] oauth2::http::Error),
     #[error("its answer is {0}, which no token response is")]
     TooLarge(String),
+    #[error("it answered {status}, a redirect to {location}")]
+    Redirected { status: u16, location: String },
 }
 
 /// The largest token response read: a token is a few kilobytes.
@@ -256,6 +297,22 @@ async fn send(
         .body(body)
         .send()
         .await?;
+    // The client follows no redirect elsewhere (tls.rs): say where it pointed.
+    if response.status().is_redirection() {
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .and_then(|l| response.url().join(l).ok())
+            .map_or_else(
+                || "elsewhere".to_owned(),
+                |u| u.origin().ascii_serialization(),
+            );
+        return Err(TransportError::Redirected {
+            status: response.status().as_u16(),
+            location,
+        });
+    }
     let mut builder = oauth2::http::Response::builder().status(response.status());
     for (name, value) in response.headers() {
         builder = builder.header(name, value);

@@ -25,6 +25,9 @@ const MAX_PAGE_BYTES: usize = 64 << 20;
 /// The most of an error body read: its code and message are near the start.
 const MAX_ERROR_BYTES: usize = 1 << 20;
 
+/// The key that trusts a private CA for Graph, for messages.
+pub(super) const CA_KEY: &str = "[source] ca_file";
+
 /// Why a request did not give a value.
 #[derive(Debug)]
 pub enum Failure {
@@ -48,6 +51,8 @@ pub struct GraphHttp {
     jitter: Jitter,
     requests: RequestCounts,
     progress: Arc<ReadProgress>,
+    /// `[source] graph_url`'s scheme, host and port: the only place the token goes.
+    origin: String,
 }
 
 /// How far the rounds of this client have read, for a progress display: pages and the objects
@@ -69,7 +74,13 @@ impl ReadProgress {
 }
 
 impl GraphHttp {
-    pub fn new(client: reqwest::Client, auth: TokenSource, policy: RetryPolicy) -> Self {
+    /// A client for the Graph at `graph_url`: it follows no link elsewhere.
+    pub fn new(
+        client: reqwest::Client,
+        auth: TokenSource,
+        policy: RetryPolicy,
+        graph_url: &str,
+    ) -> Self {
         GraphHttp {
             client,
             auth,
@@ -77,7 +88,18 @@ impl GraphHttp {
             jitter: Jitter::new(),
             requests: RequestCounts::default(),
             progress: Arc::default(),
+            origin: origin_of(graph_url),
         }
+    }
+
+    /// Whether `url` is on `[source] graph_url`'s scheme, host and port.
+    pub fn is_graph(&self, url: &str) -> bool {
+        origin_of(url) == self.origin
+    }
+
+    /// `[source] graph_url`'s scheme, host and port.
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 
     pub fn set_policy(&mut self, policy: RetryPolicy) {
@@ -119,6 +141,18 @@ impl GraphHttp {
         sent: &mut u64,
     ) -> Result<T, Failure> {
         let path = path_of(url);
+        // A link Graph (or the snapshot) gives that leads elsewhere would take the token there.
+        if !self.is_graph(url) {
+            return Err(SourceError::Malformed {
+                path,
+                what: format!(
+                    "a link to {}, outside [source] graph_url ({}); the token goes only there, so it was not followed",
+                    origin_of(url),
+                    self.origin
+                ),
+            }
+            .into());
+        }
         let mut attempt = 0u32;
         let mut waited = Duration::ZERO;
         let mut renewed_token = false;
@@ -137,7 +171,16 @@ impl GraphHttp {
             self.requests
                 .answered(sent.as_ref().map_or(NO_ANSWER, |r| r.status().as_u16()));
             let (retry_after, why) = match sent {
-                Err(err) => (None, describe_transport(&err)),
+                Err(err) => {
+                    if let Some(detail) = crate::tls::explain(&err, CA_KEY) {
+                        return Err(SourceError::Tls {
+                            host: origin_of(url),
+                            detail,
+                        }
+                        .into());
+                    }
+                    (None, describe_transport(&err))
+                }
                 Ok(response) if response.status().is_success() => {
                     match read_body(response, MAX_PAGE_BYTES).await {
                         Ok(body) => match parse_body::<T>(&body) {
@@ -164,7 +207,10 @@ impl GraphHttp {
                     let body = read_body(response, MAX_ERROR_BYTES)
                         .await
                         .unwrap_or_default();
-                    let error = GraphErrorBody::parse(&body);
+                    // The message is shown and recorded: never with the token, should Graph (or
+                    // a proxy) quote the request it refused.
+                    let text = String::from_utf8_lossy(&body);
+                    let error = GraphErrorBody::parse(token.redact(&text).as_bytes());
                     match status {
                         StatusCode::UNAUTHORIZED if !renewed_token => {
                             tracing::info!(%path, "Graph refused the token (401); getting a new one");
@@ -225,7 +271,7 @@ pub fn path_of(url: &str) -> String {
     format!("GET {path}")
 }
 
-fn describe_transport(err: &reqwest::Error) -> String {
+pub(super) fn describe_transport(err: &reqwest::Error) -> String {
     let kind = if err.is_timeout() {
         "no answer in time (request_timeout)"
     } else if err.is_connect() {

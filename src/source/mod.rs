@@ -69,6 +69,12 @@ pub enum SourceError {
         waited: Duration,
         last: String,
     },
+    #[error("cannot connect securely to {host}: {detail}")]
+    Tls {
+        /// Scheme, host and port.
+        host: String,
+        detail: String,
+    },
     #[error("Graph sent {what} for {path}; the next cycle tries again")]
     Malformed { path: String, what: String },
     #[error(
@@ -114,8 +120,8 @@ pub struct Graph {
 
 impl Graph {
     pub fn new(config: &SourceConfig) -> Result<Self, SourceError> {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("entrasync/", env!("CARGO_PKG_VERSION")))
+        let client = crate::tls::client_builder(config.ca.as_ref())
+            .map_err(SourceError::Client)?
             .connect_timeout(Duration::from_secs(10).min(config.request_timeout))
             .timeout(config.request_timeout)
             .build()
@@ -126,6 +132,7 @@ impl Graph {
                 client,
                 auth,
                 RetryPolicy::with_total_wait(config.max_retry_wait),
+                config.graph_url.as_str(),
             ),
             graph: config.graph_url.as_str().trim_end_matches('/').to_owned(),
             groups: config.groups.clone(),
@@ -196,6 +203,19 @@ impl Graph {
     /// Reads one cycle's rounds from where `resume` left off. Any failure returns an error and
     /// nothing else: a partial round never leaves this function (Invariant 1).
     pub async fn fetch(&self, resume: &Resume) -> Result<Fetch, SourceError> {
+        // A stored link elsewhere than graph_url (which changed since) is not followed with the
+        // token: that query starts over as a full round.
+        let stored = |link: &String| {
+            let here = self.http.is_graph(link);
+            if !here {
+                tracing::warn!(
+                    graph_url = %self.http.origin(),
+                    "a stored delta link leads elsewhere than [source] graph_url; that query reads everything again"
+                );
+            }
+            here
+        };
+        let users_link = resume.users_link.as_ref().filter(|l| stored(l));
         let scoped =
             groups::resolve(&self.http, &self.graph, &self.groups, &resume.bindings).await?;
         let mut ids: Vec<String> = scoped.iter().map(|g| g.id.clone()).collect();
@@ -204,7 +224,11 @@ impl Graph {
         let group_rounds = async {
             let mut rounds = Vec::new();
             for chunk in ids.chunks(MAX_IDS_PER_QUERY) {
-                let link = resume.group_links.get(chunk).map(String::as_str);
+                let link = resume
+                    .group_links
+                    .get(chunk)
+                    .filter(|l| stored(l))
+                    .map(String::as_str);
                 let query = self.groups_query(chunk);
                 rounds.push(delta::groups_round(&self.http, chunk.to_vec(), &query, link).await?);
             }
@@ -212,7 +236,7 @@ impl Graph {
         };
         let users_query = self.users_query();
         let users_round =
-            delta::users_round(&self.http, &users_query, resume.users_link.as_deref());
+            delta::users_round(&self.http, &users_query, users_link.map(String::as_str));
         let (groups, users) = tokio::join!(group_rounds, users_round);
         let (groups, users) = (groups?, users?);
         let transitive = match self.members {

@@ -4,7 +4,8 @@
 //!
 //! Part of `target/`. Each apply reads the document, applies the changes, and replaces it
 //! atomically (a temporary file beside it, fsync, rename, fsync of the folder): a crash leaves
-//! the old document or the new one, never half of one. A deactivated user stays with
+//! the old document or the new one, never half of one. A new document is created 0600; one that
+//! exists keeps its mode. A deactivated user stays with
 //! `"active": false`; a deleted one goes. The SCIM `id` of each entry is the Entra object id.
 
 use std::io::Write;
@@ -259,8 +260,14 @@ fn write_atomically(path: &Path, document: &Value) -> std::io::Result<()> {
         .file_name()
         .map_or_else(|| "users.json".into(), |n| n.to_string_lossy().into_owned());
     let temporary = folder.join(format!(".{name}.{}.tmp", std::process::id()));
+    // A new document is for entrasync's user only (0600); one that exists keeps the mode its
+    // owner gave it (chmod 640 lets the application's group read it). The mode is set before
+    // any data is written.
+    let mode = std::fs::metadata(path).map_or(crate::files::PRIVATE_FILE, |m| {
+        std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o777
+    });
     {
-        let mut file = std::fs::File::create(&temporary)?;
+        let mut file = crate::files::create_with_mode(&temporary, mode)?;
         let mut text = serde_json::to_vec_pretty(document)?;
         text.push(b'\n');
         file.write_all(&text)?;

@@ -192,3 +192,26 @@ fn a_file_it_cannot_read_is_left_alone_and_every_change_fails() {
         "{ this is not json"
     );
 }
+
+#[test]
+fn a_new_document_is_created_0600_and_an_existing_one_keeps_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .expect("exists")
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("users.json");
+    let target = FileTarget::new(&path);
+    // Whatever the umask of the test process (usually 022), a new document is the owner's only.
+    run(&target, &[create("1", "anna")]);
+    assert_eq!(mode(&path), 0o600, "created 0600");
+    // The owner lets the application's group read it: the next replacement keeps that.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+    run(&target, &[create("2", "bo")]);
+    assert_eq!(mode(&path), 0o640, "an existing document keeps its mode");
+    assert_eq!(target.read().expect("reads").len(), 2);
+}

@@ -15,6 +15,7 @@ use crate::config::one_line;
 use crate::requests::{BodyError, NO_ANSWER, RequestCounts, read_body};
 use crate::retry::{Jitter, RetryPolicy, parse_retry_after};
 use crate::secret::Secret;
+use crate::tls::CaBundle;
 
 const SCIM_JSON: &str = "application/scim+json";
 
@@ -104,9 +105,13 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(base: &str, token: Secret, timeout: Duration) -> Result<Client, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("entrasync/", env!("CARGO_PKG_VERSION")))
+    pub fn new(
+        base: &str,
+        token: Secret,
+        timeout: Duration,
+        ca: Option<&CaBundle>,
+    ) -> Result<Client, reqwest::Error> {
+        let http = crate::tls::client_builder(ca)?
             .connect_timeout(Duration::from_secs(10).min(timeout))
             .timeout(timeout)
             .build()?;
@@ -186,7 +191,10 @@ impl Client {
                     );
                     match read_body(response, MAX_ANSWER_BYTES).await {
                         Ok(bytes) if !retryable => {
-                            let body = serde_json::from_slice(&bytes).ok();
+                            // An endpoint may quote the Authorization header it refused: the
+                            // body is shown and recorded, the token must not be.
+                            let text = String::from_utf8_lossy(&bytes);
+                            let body = serde_json::from_str(&self.token.redact(&text)).ok();
                             return Ok(Reply { status, body });
                         }
                         Ok(_) => (retry_after, status.to_string()),
@@ -201,11 +209,20 @@ impl Client {
                         }
                     }
                 }
-                Err(err) if err.is_timeout() => {
-                    (None, "no answer in time (request_timeout)".to_owned())
+                Err(err) => {
+                    // A certificate that is not trusted stays so: no retry.
+                    if let Some(why) = crate::tls::explain(&err, "[target] ca_file") {
+                        return Err(format!("{method} {path}: cannot connect securely: {why}"));
+                    }
+                    let why = if err.is_timeout() {
+                        "no answer in time (request_timeout)"
+                    } else if err.is_connect() {
+                        "cannot connect"
+                    } else {
+                        "a transport error"
+                    };
+                    (None, why.to_owned())
                 }
-                Err(err) if err.is_connect() => (None, "cannot connect".to_owned()),
-                Err(_) => (None, "a transport error".to_owned()),
             };
             match self
                 .policy

@@ -45,6 +45,7 @@ impl ScimTarget {
                 config.url.as_str(),
                 config.token.clone(),
                 config.request_timeout,
+                config.ca.as_ref(),
             )?,
             dialect: config.dialect,
             permissions: config.permissions,
