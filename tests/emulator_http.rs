@@ -360,3 +360,35 @@ async fn faults_fire_as_injected() {
     );
     assert_eq!(c.emulator.requests().count(Endpoint::UsersDelta), 6);
 }
+
+#[tokio::test]
+async fn users_lists_every_live_user_page_by_page() {
+    let c = Client::start(EmulatorOptions::default()).await;
+    let (live, _, _) = c.emulator.mutate(|t| t.counts());
+    let mut url = c.url("users?$select=displayName,department&$top=7");
+    let mut ids = Vec::new();
+    let mut pages = 0;
+    loop {
+        let (status, page) = c.get(&url).await;
+        assert_eq!(status, 200, "{page}");
+        pages += 1;
+        for user in page["value"].as_array().expect("a list") {
+            assert!(user.get("displayName").is_some(), "selected: {user}");
+            assert!(user.get("mail").is_none(), "not selected: {user}");
+            ids.push(user["id"].as_str().expect("an id").to_owned());
+        }
+        match page["@odata.nextLink"].as_str() {
+            Some(next) => url = next.to_owned(),
+            None => break,
+        }
+    }
+    assert_eq!(pages, live.div_ceil(7));
+    let count = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((count, ids.len()), (live, live), "each live user once");
+    assert_eq!(
+        c.emulator.requests().count(Endpoint::UsersList),
+        pages as u64
+    );
+}

@@ -1,4 +1,4 @@
-//! The emulator's plain directory reads: `/users/{id}`, `/users/{id}/memberOf`, `/groups` (by
+//! The emulator's plain directory reads: `/users`, `/users/{id}`, `/users/{id}/memberOf`, `/groups` (by
 //! `displayName`), `/groups/{id}`, `/groups/{id}/members` and `/groups/{id}/transitiveMembers`.
 //!
 //! Part of `emulator/`. Listings are paged like Graph's (`$top`, default 100, at most 999; an
@@ -35,6 +35,21 @@ fn user_id(tenant: &Tenant, key: &str) -> Result<String, GraphError> {
         return Ok(key.to_owned());
     }
     tenant.user_id_by_upn(key).ok_or_else(|| not_found(key))
+}
+
+/// `GET /users`: every user, paged, with `$select` — what a sync tool that lists the whole
+/// directory each cycle reads (the benchmark's peers).
+pub fn users(tenant: &Tenant, request: &Request) -> Result<Value, GraphError> {
+    let query = select_of(request);
+    let select = selected(&query, &DEFAULT_USER_SELECT);
+    request.listing_range(tenant.counts().0, "users", |range| {
+        tenant
+            .live_users()
+            .skip(range.start)
+            .take(range.len())
+            .map(|(id, props)| project(id, props, &select))
+            .collect()
+    })
 }
 
 /// `GET /users/{id | userPrincipalName}`.

@@ -17,6 +17,8 @@ pub enum Endpoint {
     UsersDelta,
     /// `GET /v1.0/groups/delta`
     GroupsDelta,
+    /// `GET /v1.0/users` (every user, paged)
+    UsersList,
     /// `GET /v1.0/users/{id}`
     User,
     /// `GET /v1.0/users/{id}/memberOf`

@@ -102,6 +102,20 @@ impl Request {
 
     /// One page of a listing: `$top` items from the `$skiptoken` offset, with a next link.
     pub fn listing(&self, items: Vec<Value>, entity: &str) -> Result<Value, GraphError> {
+        self.listing_range(items.len(), entity, |range| {
+            items.get(range).unwrap_or_default().to_vec()
+        })
+    }
+
+    /// A page of a listing of `total` items, `$top` at a time, from `$skiptoken`: only the
+    /// page's items are made (`items` gets their range), so paging a large listing costs what
+    /// a page costs.
+    pub fn listing_range(
+        &self,
+        total: usize,
+        entity: &str,
+        items: impl FnOnce(std::ops::Range<usize>) -> Vec<Value>,
+    ) -> Result<Value, GraphError> {
         let top = match self.get("$top") {
             None => 100,
             Some(t) => t
@@ -121,12 +135,12 @@ impl Request {
                     GraphError::new(400, "Request_BadRequest", "The skip token is invalid.")
                 })?,
         };
-        let end = (offset + top).min(items.len());
+        let end = (offset + top).min(total);
         let mut page = json!({
             "@odata.context": format!("{}/v1.0/$metadata#{entity}", self.base),
-            "value": items.get(offset..end).unwrap_or_default(),
+            "value": items(offset.min(end)..end),
         });
-        if end < items.len() {
+        if end < total {
             let mut url = reqwest::Url::parse(&format!("{}{}", self.base, self.path))
                 .map_err(|e| GraphError::new(500, "InternalServerError", e.to_string()))?;
             url.query_pairs_mut()
@@ -141,6 +155,7 @@ impl Request {
 /// Where a request goes.
 enum Route {
     Delta(Endpoint),
+    Users,
     User(String),
     MemberOf(String),
     Groups,
@@ -156,6 +171,7 @@ impl Route {
         match segments.as_slice() {
             ["v1.0", "users", d] if delta(d) => Route::Delta(Endpoint::UsersDelta),
             ["v1.0", "groups", d] if delta(d) => Route::Delta(Endpoint::GroupsDelta),
+            ["v1.0", "users"] => Route::Users,
             ["v1.0", "users", id] => Route::User(decode(id)),
             ["v1.0", "users", id, "memberOf"] => Route::MemberOf(decode(id)),
             ["v1.0", "groups"] => Route::Groups,
@@ -169,6 +185,7 @@ impl Route {
     fn endpoint(&self) -> Endpoint {
         match self {
             Route::Delta(endpoint) => *endpoint,
+            Route::Users => Endpoint::UsersList,
             Route::User(_) => Endpoint::User,
             Route::MemberOf(_) => Endpoint::MemberOf,
             Route::Groups => Endpoint::GroupsList,
@@ -265,6 +282,7 @@ pub async fn handle(
         route => {
             let tenant = lock(&shared.tenant);
             let listed = match route {
+                Route::Users => directory::users(&tenant, &request),
                 Route::User(id) => directory::user(&tenant, &id, &request),
                 Route::MemberOf(id) => directory::member_of(&tenant, &id, &request),
                 Route::Groups => directory::groups(&tenant, &request),

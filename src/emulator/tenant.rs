@@ -128,6 +128,14 @@ impl Tenant {
     }
 
     /// A live user with every property, `id` included.
+    /// The live users, by id, with their properties (not `id`).
+    pub fn live_users(&self) -> impl Iterator<Item = (&str, &Map<String, Value>)> {
+        self.users
+            .iter()
+            .filter(|(_, u)| u.presence == Presence::Live)
+            .map(|(id, u)| (id.as_str(), &u.props))
+    }
+
     pub fn user(&self, id: &str) -> Option<Value> {
         live(&self.users, id)
     }
