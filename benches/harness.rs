@@ -1,0 +1,624 @@
+//! The performance harness (`cargo bench --bench harness`), for BENCHMARKS.md.
+//!
+//! For each scale (`BENCH_SCALES`, default `10000,100000` users; 1,000 groups, two memberships
+//! per user) a synthetic tenant is served by the emulator in a child process — this binary,
+//! re-executed — beside a fast local SCIM target (`harness/fast_scim.rs`), so the memory and CPU
+//! measured here are entrasync's alone. Each run (`BENCH_RUNS`, default 3) measures over real
+//! HTTP on loopback:
+//! - the floor: the same Graph pages as a first cycle fetched and parsed by a bare loop, and the
+//!   same number of target requests sent by a bare client;
+//! - a first cycle end to end (Graph → snapshot → rules → plan → SCIM): wall and CPU time, peak
+//!   resident memory, Graph and target requests;
+//! - a cycle with no change (no target write, only the delta requests) and one after 100
+//!   changes;
+//! - the peers' approach: the whole directory listed and compared, as a full-listing tool does
+//!   every cycle, against our 100-change cycle;
+//! - SCIM apply throughput at `max_concurrency` 1, 8 and 32 against the fast target.
+//!
+//! It prints Markdown tables of medians.
+
+#[path = "harness/fast_scim.rs"]
+mod fast_scim;
+#[path = "harness/peers.rs"]
+mod peers;
+#[path = "harness/report.rs"]
+mod report;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use entrasync::config::{Config, TargetKind};
+use entrasync::emulator::{Emulator, EmulatorOptions, Tenant, synthetic_group_id};
+use entrasync::engine::{self, Options};
+use entrasync::plan::{Change, Operation};
+use entrasync::snapshot::Snapshot;
+use entrasync::source::{GROUP_SELECT, Graph, MAX_IDS_PER_QUERY, USER_SELECT};
+use entrasync::target::scim::ScimTarget;
+use entrasync::target::{AnyTarget, Target};
+use futures_util::StreamExt;
+use report::{cpu_time, median, peak_memory_mb, reset_peak_memory};
+
+const CHILD_ENV: &str = "ENTRASYNC_BENCH_CHILD";
+const GROUPS: usize = 1_000;
+/// Creates applied straight to the fast target per `max_concurrency` measured.
+const THROUGHPUT_CHANGES: usize = 2_000;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument, if any, is ignored.
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime starts for the benchmark");
+    if std::env::var_os(CHILD_ENV).is_some() {
+        runtime.block_on(serve_child(env_usize("BENCH_USERS", 10_000)));
+        return;
+    }
+    let scales: Vec<usize> = std::env::var("BENCH_SCALES")
+        .unwrap_or_else(|_| "10000,100000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let runs = env_usize("BENCH_RUNS", 3).max(1);
+    let mut summaries = Vec::new();
+    for users in scales {
+        summaries.push(runtime.block_on(measure(users, runs)));
+    }
+    print_scaling(&summaries);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The child: the emulator and the fast SCIM target, driven by lines on stdin.
+
+async fn serve_child(users: usize) {
+    let tenant = Tenant::synthetic(users, GROUPS, users * 2, 42);
+    let emulator = Emulator::start(tenant, EmulatorOptions::default())
+        .await
+        .expect("the emulator starts");
+    let store = Arc::new(fast_scim::Store::default());
+    let scim = fast_scim::start(store.clone()).await;
+    println!(
+        "{} {} {} {} {scim}",
+        emulator.base_url(),
+        emulator.tenant_id(),
+        emulator.client_id(),
+        emulator.client_secret()
+    );
+    let mut round = 0u64;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    while let Some(line) = rx.recv().await {
+        match line.trim() {
+            "change100" => {
+                round += 1;
+                emulator.mutate(|t| hundred_changes(t, round));
+                println!("ok");
+            }
+            "stats" => println!(
+                "{} {} {}",
+                store.requests.load(Ordering::Relaxed),
+                store.writes.load(Ordering::Relaxed),
+                store.user_count()
+            ),
+            "clear" => {
+                store.clear();
+                println!("ok");
+            }
+            _ => break,
+        }
+        std::io::stdout().flush().ok();
+    }
+    emulator.shutdown().await;
+}
+
+/// 100 changes as a working day brings them: 60 users edited, 20 joins and 20 leaves of groups.
+fn hundred_changes(tenant: &mut Tenant, round: u64) {
+    let ids = tenant.user_ids();
+    let step = ids.len() / 61;
+    for i in 0..60 {
+        let id = &ids[(i * step + round as usize) % ids.len()];
+        let patch = serde_json::json!({"jobTitle": format!("Title {round}-{i}"), "department": format!("Dept {round}-{i}")});
+        tenant.update_user(id, patch);
+    }
+    let groups = tenant.group_ids();
+    for i in 0..20 {
+        let group = groups[i % groups.len()].clone();
+        let user = ids[(i * 997 + round as usize * 31) % ids.len()].clone();
+        let members = tenant.members(&group);
+        if members.contains(&user) {
+            tenant.remove_member(&group, &user);
+        } else {
+            tenant.add_member(&group, &user);
+        }
+        if let Some(leaver) = members.iter().find(|m| **m != user) {
+            tenant.remove_member(&group, leaver);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The parent: measures.
+
+struct ChildProcess {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    base_url: String,
+    tenant_id: String,
+    client_id: String,
+    secret: String,
+    scim_url: String,
+}
+
+impl ChildProcess {
+    fn spawn(users: usize) -> ChildProcess {
+        let exe = std::env::current_exe().expect("the benchmark knows its own path");
+        let mut child = Command::new(exe)
+            .env(CHILD_ENV, "1")
+            .env("BENCH_USERS", users.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the child starts");
+        let stdin = child.stdin.take().expect("stdin was piped");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout was piped"));
+        let parts: Vec<String> = line(&mut stdout)
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(parts.len(), 5, "the child's first line: {parts:?}");
+        ChildProcess {
+            child,
+            stdin,
+            stdout,
+            base_url: parts[0].clone(),
+            tenant_id: parts[1].clone(),
+            client_id: parts[2].clone(),
+            secret: parts[3].clone(),
+            scim_url: parts[4].clone(),
+        }
+    }
+
+    fn ask(&mut self, command: &str) -> String {
+        writeln!(self.stdin, "{command}").expect("the child reads commands");
+        line(&mut self.stdout)
+    }
+
+    /// The fast target's (requests, writes) so far.
+    fn target_counts(&mut self) -> (u64, u64) {
+        let answer = self.ask("stats");
+        let n: Vec<u64> = answer
+            .split_whitespace()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        (n[0], n[1])
+    }
+}
+
+fn line(stdout: &mut BufReader<ChildStdout>) -> String {
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("the child answers");
+    line.trim().to_owned()
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        let _ = writeln!(self.stdin, "quit");
+        let _ = self.child.wait();
+    }
+}
+
+/// One run's figures.
+#[derive(Default, Clone, Copy)]
+struct Sample {
+    floor_graph: Duration,
+    floor_graph_requests: u64,
+    floor_target: Duration,
+    first: Duration,
+    first_cpu: Duration,
+    first_peak_mb: f64,
+    first_graph_requests: u64,
+    first_target_requests: u64,
+    quiet: Duration,
+    quiet_graph_requests: u64,
+    quiet_target_writes: u64,
+    changed: Duration,
+    changed_graph_requests: u64,
+    changed_target_writes: u64,
+    peers: Duration,
+    peers_requests: u64,
+}
+
+/// What a scale's runs gave, for the tables.
+struct Summary {
+    users: usize,
+    samples: Vec<Sample>,
+    throughput: BTreeMap<usize, f64>,
+}
+
+async fn measure(users: usize, runs: usize) -> Summary {
+    eprintln!(
+        "harness: {users} users, {GROUPS} groups, {} memberships, {runs} runs",
+        users * 2
+    );
+    let mut child = ChildProcess::spawn(users);
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    std::fs::write(dir.path().join("client-secret"), &child.secret).expect("write the secret");
+    std::fs::write(dir.path().join("scim-token"), "bench-token").expect("write the token");
+    let groups: Vec<String> = (0..GROUPS).map(synthetic_group_id).collect();
+    let client = reqwest::Client::new();
+    let mut samples = Vec::new();
+    for run in 0..runs {
+        child.ask("clear");
+        let config = config_for(&child, dir.path(), &format!("state-{run}"), &groups);
+        let graph = Graph::new(&config.source).expect("the client builds");
+        let target = AnyTarget::from_config(config.target.as_ref().expect("a target"))
+            .expect("the SCIM target builds");
+        let bearer = token(&client, &child).await;
+        let mut s = Sample::default();
+
+        let clock = Instant::now();
+        s.floor_graph_requests = floor_graph(&client, &child, &bearer, &groups).await;
+        s.floor_graph = clock.elapsed();
+
+        reset_peak_memory();
+        let snapshot = Snapshot::open(&config.state_dir)
+            .expect("a fresh snapshot")
+            .snapshot;
+        let (requests_before, _) = child.target_counts();
+        let (clock, cpu) = (Instant::now(), cpu_time());
+        let first = engine::cycle(
+            &graph,
+            &snapshot,
+            &config,
+            Some(&target),
+            Options::default(),
+        )
+        .await
+        .expect("the first cycle");
+        s.first = clock.elapsed();
+        s.first_cpu = cpu_time() - cpu;
+        s.first_peak_mb = peak_memory_mb();
+        s.first_graph_requests = first.read.graph_requests;
+        s.first_target_requests = child.target_counts().0 - requests_before;
+        assert!(
+            first.failures.is_empty(),
+            "the first cycle applies everything"
+        );
+
+        let clock = Instant::now();
+        floor_target(&client, &child.scim_url, s.first_target_requests).await;
+        s.floor_target = clock.elapsed();
+
+        let (_, writes_before) = child.target_counts();
+        let clock = Instant::now();
+        let quiet = engine::cycle(
+            &graph,
+            &snapshot,
+            &config,
+            Some(&target),
+            Options::default(),
+        )
+        .await
+        .expect("a quiet cycle");
+        s.quiet = clock.elapsed();
+        s.quiet_graph_requests = quiet.read.graph_requests;
+        s.quiet_target_writes = child.target_counts().1 - writes_before;
+        assert_eq!(
+            s.quiet_target_writes, 0,
+            "a cycle without change writes nothing"
+        );
+
+        let (baseline, _) = peers::list(&client, &child.base_url, &bearer, USER_SELECT).await;
+        assert_eq!(child.ask("change100"), "ok");
+        let (_, writes_before) = child.target_counts();
+        let clock = Instant::now();
+        let changed = engine::cycle(
+            &graph,
+            &snapshot,
+            &config,
+            Some(&target),
+            Options::default(),
+        )
+        .await
+        .expect("a cycle after 100 changes");
+        s.changed = clock.elapsed();
+        s.changed_graph_requests = changed.read.graph_requests;
+        s.changed_target_writes = child.target_counts().1 - writes_before;
+
+        let clock = Instant::now();
+        let (after, requests) = peers::list(&client, &child.base_url, &bearer, USER_SELECT).await;
+        let differences = peers::compare(&baseline, &after);
+        s.peers = clock.elapsed();
+        s.peers_requests = requests;
+        eprintln!(
+            "run {}: floor {:?} + {:?}; first {:?} (cpu {:?}, {:.0} MB); quiet {:?}; 100 changes {:?}; peers {:?} ({differences} differences)",
+            run + 1,
+            s.floor_graph,
+            s.floor_target,
+            s.first,
+            s.first_cpu,
+            s.first_peak_mb,
+            s.quiet,
+            s.changed,
+            s.peers
+        );
+        samples.push(s);
+        drop(snapshot);
+        std::fs::remove_dir_all(&config.state_dir).ok();
+    }
+    let mut throughput = BTreeMap::new();
+    for concurrency in [1, 8, 32] {
+        child.ask("clear");
+        throughput.insert(
+            concurrency,
+            apply_throughput(&child.scim_url, concurrency).await,
+        );
+    }
+    let summary = Summary {
+        users,
+        samples,
+        throughput,
+    };
+    print_scale(&summary);
+    summary
+}
+
+fn config_for(
+    child: &ChildProcess,
+    dir: &std::path::Path,
+    state: &str,
+    groups: &[String],
+) -> Config {
+    let text = format!(
+        "state_dir = {state:?}\n[source]\ntenant_id = {:?}\nclient_id = {:?}\n\
+         client_secret_file = \"client-secret\"\nauthority_url = {url:?}\ngraph_url = {url:?}\n\
+         groups = {groups:?}\n\n[deprovision]\nmax_deprovisions = 1000\n\n\
+         [target]\nkind = \"scim\"\nurl = {scim:?}\ntoken_file = \"scim-token\"\n",
+        child.tenant_id,
+        child.client_id,
+        url = child.base_url,
+        scim = child.scim_url,
+    );
+    entrasync::config::parse(&text, &dir.join("entrasync.toml")).expect("the bench config is valid")
+}
+
+async fn token(client: &reqwest::Client, child: &ChildProcess) -> String {
+    let token: serde_json::Value = client
+        .post(format!(
+            "{}/{}/oauth2/v2.0/token",
+            child.base_url, child.tenant_id
+        ))
+        .form(&[
+            ("client_id", child.client_id.as_str()),
+            ("client_secret", child.secret.as_str()),
+            ("grant_type", "client_credentials"),
+            ("scope", &format!("{}/.default", child.base_url)),
+        ])
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("token JSON");
+    token["access_token"].as_str().expect("a token").to_owned()
+}
+
+/// The same pages as a first cycle, fetched and parsed by a bare loop; the number of requests.
+async fn floor_graph(
+    client: &reqwest::Client,
+    child: &ChildProcess,
+    bearer: &str,
+    groups: &[String],
+) -> u64 {
+    let users = format!("{}/v1.0/users/delta?$select={USER_SELECT}", child.base_url);
+    let groups_loop = async {
+        let mut requests = 0;
+        for chunk in groups.chunks(MAX_IDS_PER_QUERY) {
+            let filter = chunk
+                .iter()
+                .map(|id| format!("id eq '{id}'"))
+                .collect::<Vec<_>>()
+                .join(" or ");
+            let mut url = reqwest::Url::parse(&format!("{}/v1.0/groups/delta", child.base_url))
+                .expect("a URL");
+            url.query_pairs_mut()
+                .append_pair("$filter", &filter)
+                .append_pair("$select", GROUP_SELECT);
+            requests += follow(client, bearer, url.to_string()).await;
+        }
+        requests
+    };
+    let (u, g) = tokio::join!(follow(client, bearer, users), groups_loop);
+    u + g
+}
+
+async fn follow(client: &reqwest::Client, bearer: &str, mut url: String) -> u64 {
+    let mut pages = 0;
+    loop {
+        let page: serde_json::Value = client
+            .get(&url)
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .expect("a page")
+            .json()
+            .await
+            .expect("page JSON");
+        pages += 1;
+        match page["@odata.nextLink"].as_str() {
+            Some(next) => url = next.to_owned(),
+            None => return pages,
+        }
+    }
+}
+
+/// `requests` POSTs of a small user by a bare client, eight at a time (the default
+/// `max_concurrency`): the floor of talking to the target.
+async fn floor_target(client: &reqwest::Client, scim_url: &str, requests: u64) {
+    futures_util::stream::iter((0..requests).map(|i| {
+        let body = serde_json::json!({"userName": format!("floor{i}@bench"), "externalId": format!("floor-{i}"), "active": true});
+        async move {
+            client
+                .post(format!("{scim_url}/Users"))
+                .bearer_auth("bench-token")
+                .json(&body)
+                .send()
+                .await
+                .expect("the fast target answers")
+                .bytes()
+                .await
+                .expect("a body");
+        }
+    }))
+    .buffer_unordered(8)
+    .collect::<Vec<_>>()
+    .await;
+}
+
+/// Creates per second the SCIM adapter applies to the fast target at `concurrency`.
+async fn apply_throughput(scim_url: &str, concurrency: usize) -> f64 {
+    let text = format!(
+        "[source]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"s\"\n\n[target]\nkind = \"scim\"\nurl = {scim_url:?}\ntoken = \"bench-token\"\nmax_concurrency = {concurrency}\n"
+    );
+    let config =
+        entrasync::config::parse(&text, std::path::Path::new("/tmp/bench.toml")).expect("valid");
+    let TargetKind::Scim(scim) = &config.target.as_ref().expect("a target").kind else {
+        unreachable!("the text names a SCIM target");
+    };
+    let target = ScimTarget::new(scim, false).expect("builds");
+    let changes: Vec<Change> = (0..THROUGHPUT_CHANGES)
+        .map(|i| {
+            let user_name = format!("throughput{concurrency}-{i}@bench");
+            Change {
+                id: format!("id-{concurrency}-{i}"),
+                user_name: user_name.clone(),
+                target_id: None,
+                operation: Operation::Create {
+                    attributes: [
+                        ("userName".to_owned(), user_name),
+                        ("externalId".to_owned(), format!("id-{concurrency}-{i}")),
+                        ("displayName".to_owned(), format!("User {i}")),
+                    ]
+                    .into(),
+                    permissions: Vec::new(),
+                    department: None,
+                },
+            }
+        })
+        .collect();
+    let clock = Instant::now();
+    let results = target.apply(&changes).await;
+    let elapsed = clock.elapsed();
+    assert!(
+        results.iter().all(|r| r.succeeded()),
+        "every create applied"
+    );
+    THROUGHPUT_CHANGES as f64 / elapsed.as_secs_f64()
+}
+
+fn print_scale(summary: &Summary) {
+    let samples = &summary.samples;
+    let ms = |f: fn(&Sample) -> Duration| {
+        median(
+            samples
+                .iter()
+                .map(|s| f(s).as_secs_f64() * 1000.0)
+                .collect(),
+        )
+    };
+    let n = |f: fn(&Sample) -> u64| median(samples.iter().map(f).collect());
+    let floor = ms(|s| s.floor_graph) + ms(|s| s.floor_target);
+    let first = ms(|s| s.first);
+    let changed = ms(|s| s.changed);
+    let peers = ms(|s| s.peers);
+    println!(
+        "\n### {} users, {GROUPS} groups, {} memberships — medians of {} runs\n",
+        summary.users,
+        summary.users * 2,
+        samples.len()
+    );
+    println!("| | wall | CPU | peak RSS | Graph requests | target requests (writes) |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    println!(
+        "| floor: bare Graph fetch + parse, then bare target requests | {floor:.0} ms ({:.0} + {:.0}) | | | {} | {} |",
+        ms(|s| s.floor_graph),
+        ms(|s| s.floor_target),
+        n(|s| s.floor_graph_requests),
+        n(|s| s.first_target_requests)
+    );
+    println!(
+        "| first cycle, Graph → SCIM | {first:.0} ms ({:.2}x floor) | {:.0} ms | {:.0} MB | {} | {} |",
+        first / floor,
+        ms(|s| s.first_cpu),
+        median(samples.iter().map(|s| s.first_peak_mb).collect()),
+        n(|s| s.first_graph_requests),
+        n(|s| s.first_target_requests)
+    );
+    println!(
+        "| cycle with 100 changes | {changed:.0} ms | | | {} | ({}) |",
+        n(|s| s.changed_graph_requests),
+        n(|s| s.changed_target_writes)
+    );
+    println!(
+        "| cycle with no change | {:.0} ms | | | {} | ({}) |",
+        ms(|s| s.quiet),
+        n(|s| s.quiet_graph_requests),
+        n(|s| s.quiet_target_writes)
+    );
+    println!(
+        "| peers: list and compare the whole directory | {peers:.0} ms ({:.0}x our 100-change cycle) | | | {} | |",
+        peers / changed,
+        n(|s| s.peers_requests)
+    );
+    let rates: Vec<String> = summary
+        .throughput
+        .iter()
+        .map(|(c, rate)| format!("{rate:.0}/s at {c}"))
+        .collect();
+    println!(
+        "\nSCIM apply throughput against the fast target ({THROUGHPUT_CHANGES} creates): {}",
+        rates.join(", ")
+    );
+}
+
+/// Whether cost grows with the changes, not with the tenant: the same cycles side by side.
+fn print_scaling(summaries: &[Summary]) {
+    if summaries.len() < 2 {
+        return;
+    }
+    println!("\n### Cost with the tenant's size\n");
+    println!("| users | first cycle | cycle with 100 changes | cycle with no change |");
+    println!("|---:|---:|---:|---:|");
+    for summary in summaries {
+        let ms = |f: fn(&Sample) -> Duration| {
+            median(
+                summary
+                    .samples
+                    .iter()
+                    .map(|s| f(s).as_secs_f64() * 1000.0)
+                    .collect(),
+            )
+        };
+        println!(
+            "| {} | {:.0} ms | {:.0} ms | {:.0} ms |",
+            summary.users,
+            ms(|s| s.first),
+            ms(|s| s.changed),
+            ms(|s| s.quiet)
+        );
+    }
+}

@@ -1,0 +1,144 @@
+//! A fast local SCIM target for the harness: Users kept in memory, answered at once, every
+//! request counted. It stands for an application that costs nothing, so what the harness
+//! measures is entrasync's own cost (and the floor's: a bare client against the same server).
+//!
+//! Only what entrasync sends is answered: `GET /Users?filter=attr eq "v"` (a ListResponse of
+//! matches), `GET /Users/{id}`, `POST /Users`, `PUT` and `PATCH /Users/{id}` (the resource
+//! replaced, or the PATCH taken as done), `DELETE /Users/{id}`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+
+#[derive(Default)]
+pub struct Store {
+    users: Mutex<HashMap<String, Value>>,
+    next: AtomicU64,
+    pub requests: AtomicU64,
+    pub writes: AtomicU64,
+}
+
+impl Store {
+    /// Forgets every user and the counts.
+    pub fn clear(&self) {
+        self.users.lock().expect("not poisoned").clear();
+        self.requests.store(0, Ordering::Relaxed);
+        self.writes.store(0, Ordering::Relaxed);
+    }
+
+    pub fn user_count(&self) -> usize {
+        self.users.lock().expect("not poisoned").len()
+    }
+}
+
+/// Serves the store on a free port of 127.0.0.1; returns the SCIM base URL.
+pub async fn start(store: Arc<Store>) -> String {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .expect("a free port");
+    let address = listener.local_addr().expect("an address");
+    let app = Router::new()
+        .route("/scim/Users", get(list).post(create))
+        .route(
+            "/scim/Users/{id}",
+            get(read).put(replace).patch(patch).delete(remove),
+        )
+        .with_state(store);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{address}/scim")
+}
+
+type Shared = State<Arc<Store>>;
+
+fn count(store: &Store, write: bool) {
+    store.requests.fetch_add(1, Ordering::Relaxed);
+    if write {
+        store.writes.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+async fn list(State(store): Shared, Query(query): Query<HashMap<String, String>>) -> Json<Value> {
+    count(&store, false);
+    let found: Vec<Value> = match query.get("filter").and_then(|f| f.split_once(" eq ")) {
+        Some((attribute, value)) => {
+            let value = value.trim_matches('"');
+            store
+                .users
+                .lock()
+                .expect("not poisoned")
+                .values()
+                .filter(|u| u[attribute].as_str() == Some(value))
+                .cloned()
+                .collect()
+        }
+        None => Vec::new(),
+    };
+    Json(json!({
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+        "totalResults": found.len(),
+        "Resources": found,
+    }))
+}
+
+async fn create(State(store): Shared, Json(mut user): Json<Value>) -> (StatusCode, Json<Value>) {
+    count(&store, true);
+    let id = format!("u{}", store.next.fetch_add(1, Ordering::Relaxed));
+    user["id"] = json!(id);
+    store
+        .users
+        .lock()
+        .expect("not poisoned")
+        .insert(id, user.clone());
+    (StatusCode::CREATED, Json(user))
+}
+
+async fn read(State(store): Shared, Path(id): Path<String>) -> Result<Json<Value>, StatusCode> {
+    count(&store, false);
+    let users = store.users.lock().expect("not poisoned");
+    users
+        .get(&id)
+        .cloned()
+        .map(Json)
+        .ok_or(StatusCode::NOT_FOUND)
+}
+
+async fn replace(
+    State(store): Shared,
+    Path(id): Path<String>,
+    Json(mut user): Json<Value>,
+) -> Result<Json<Value>, StatusCode> {
+    count(&store, true);
+    let mut users = store.users.lock().expect("not poisoned");
+    let slot = users.get_mut(&id).ok_or(StatusCode::NOT_FOUND)?;
+    user["id"] = json!(id);
+    *slot = user.clone();
+    Ok(Json(user))
+}
+
+async fn patch(
+    State(store): Shared,
+    Path(id): Path<String>,
+    Json(_operations): Json<Value>,
+) -> Result<Json<Value>, StatusCode> {
+    count(&store, true);
+    let users = store.users.lock().expect("not poisoned");
+    users
+        .get(&id)
+        .cloned()
+        .map(Json)
+        .ok_or(StatusCode::NOT_FOUND)
+}
+
+async fn remove(State(store): Shared, Path(id): Path<String>) -> StatusCode {
+    count(&store, true);
+    store.users.lock().expect("not poisoned").remove(&id);
+    StatusCode::NO_CONTENT
+}
