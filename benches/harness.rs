@@ -446,24 +446,11 @@ async fn floor_graph(
     u + g
 }
 
-async fn follow(client: &reqwest::Client, bearer: &str, mut url: String) -> u64 {
-    let mut pages = 0;
-    loop {
-        let page: serde_json::Value = client
-            .get(&url)
-            .bearer_auth(bearer)
-            .send()
-            .await
-            .expect("a page")
-            .json()
-            .await
-            .expect("page JSON");
-        pages += 1;
-        match page["@odata.nextLink"].as_str() {
-            Some(next) => url = next.to_owned(),
-            None => return pages,
-        }
-    }
+/// Follows a round from `url` to its delta link, parsing every page; the number of pages.
+async fn follow(client: &reqwest::Client, bearer: &str, url: String) -> u64 {
+    let mut requests = 0;
+    peers::pages(client, bearer, url, &mut requests).await;
+    requests
 }
 
 /// `requests` POSTs of a small user by a bare client, eight at a time (the default

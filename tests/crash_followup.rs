@@ -78,6 +78,26 @@ impl Setup {
             .expect("Anna")
     }
 
+    /// Forgets `id`'s pushed entry and notes its create as unconfirmed: the trace of a cycle
+    /// killed after the target took the create and before it was recorded.
+    async fn as_if_the_create_was_never_recorded(&self, id: &str) {
+        let created = self.pushed(id);
+        self.h
+            .snapshot
+            .record(vec![(id.to_owned(), None)], Vec::new())
+            .await
+            .expect("forgets");
+        let sent = PushedUser {
+            target_id: String::new(),
+            ..created
+        };
+        self.h
+            .snapshot
+            .record_unconfirmed(vec![(id.to_owned(), sent)])
+            .await
+            .expect("notes");
+    }
+
     fn pushed(&self, id: &str) -> PushedUser {
         self.h.snapshot.pushed().expect("reads")[id].clone()
     }
@@ -122,21 +142,7 @@ async fn a_create_whose_answer_was_never_recorded_is_deprovisioned_when_the_user
     s.cycle().await;
     let id = s.anna();
     // Forget Anna as if her create had never been recorded; the target has her all the same.
-    let created = s.pushed(&id);
-    s.h.snapshot
-        .record(vec![(id.clone(), None)], Vec::new())
-        .await
-        .expect("forgets");
-    s.h.snapshot
-        .record_unconfirmed(vec![(
-            id.clone(),
-            PushedUser {
-                target_id: String::new(),
-                ..created
-            },
-        )])
-        .await
-        .expect("notes");
+    s.as_if_the_create_was_never_recorded(&id).await;
     // Anna leaves every scoped group before the next cycle.
     s.h.emulator.mutate(|t| {
         for group in DEMO_GROUPS {
@@ -160,21 +166,7 @@ async fn a_noted_create_the_target_never_got_is_forgotten_and_sent_again() {
     let s = setup().await;
     s.cycle().await;
     let id = s.anna();
-    let created = s.pushed(&id);
-    s.h.snapshot
-        .record(vec![(id.clone(), None)], Vec::new())
-        .await
-        .expect("forgets");
-    s.h.snapshot
-        .record_unconfirmed(vec![(
-            id.clone(),
-            PushedUser {
-                target_id: String::new(),
-                ..created
-            },
-        )])
-        .await
-        .expect("notes");
+    s.as_if_the_create_was_never_recorded(&id).await;
     remove_from_file_target(s.h.dir.path(), ANNA);
     let report = s.cycle().await;
     assert_eq!(report.plan.creates, 1, "{:?}", report.table);

@@ -91,7 +91,9 @@ pub fn compare(before: &Directory, after: &Directory) -> usize {
     users + memberships
 }
 
-async fn pages(
+/// Every page from `url`, following `@odata.nextLink` (a delta round ends in a delta link
+/// instead); counts the requests.
+pub async fn pages(
     client: &reqwest::Client,
     bearer: &str,
     mut url: String,
