@@ -16,9 +16,42 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+/// The attributes lookups filter on, indexed so a lookup costs what a real application's does.
+const INDEXED: [&str; 2] = ["userName", "externalId"];
+
+#[derive(Default)]
+struct Users {
+    by_id: HashMap<String, Value>,
+    /// (attribute, value) → id, for [`INDEXED`].
+    index: HashMap<(String, String), String>,
+}
+
+impl Users {
+    fn insert(&mut self, id: String, user: Value) {
+        self.remove(&id);
+        for attribute in INDEXED {
+            if let Some(value) = user[attribute].as_str() {
+                self.index
+                    .insert((attribute.to_owned(), value.to_owned()), id.clone());
+            }
+        }
+        self.by_id.insert(id, user);
+    }
+
+    fn remove(&mut self, id: &str) -> Option<Value> {
+        let user = self.by_id.remove(id)?;
+        for attribute in INDEXED {
+            if let Some(value) = user[attribute].as_str() {
+                self.index.remove(&(attribute.to_owned(), value.to_owned()));
+            }
+        }
+        Some(user)
+    }
+}
+
 #[derive(Default)]
 pub struct Store {
-    users: Mutex<HashMap<String, Value>>,
+    users: Mutex<Users>,
     next: AtomicU64,
     pub requests: AtomicU64,
     pub writes: AtomicU64,
@@ -27,13 +60,13 @@ pub struct Store {
 impl Store {
     /// Forgets every user and the counts.
     pub fn clear(&self) {
-        self.users.lock().expect("not poisoned").clear();
+        *self.users.lock().expect("not poisoned") = Users::default();
         self.requests.store(0, Ordering::Relaxed);
         self.writes.store(0, Ordering::Relaxed);
     }
 
     pub fn user_count(&self) -> usize {
-        self.users.lock().expect("not poisoned").len()
+        self.users.lock().expect("not poisoned").by_id.len()
     }
 }
 
@@ -69,14 +102,14 @@ async fn list(State(store): Shared, Query(query): Query<HashMap<String, String>>
     count(&store, false);
     let found: Vec<Value> = match query.get("filter").and_then(|f| f.split_once(" eq ")) {
         Some((attribute, value)) => {
-            let value = value.trim_matches('"');
-            store
-                .users
-                .lock()
-                .expect("not poisoned")
-                .values()
-                .filter(|u| u[attribute].as_str() == Some(value))
+            let key = (attribute.to_owned(), value.trim_matches('"').to_owned());
+            let users = store.users.lock().expect("not poisoned");
+            users
+                .index
+                .get(&key)
+                .and_then(|id| users.by_id.get(id))
                 .cloned()
+                .into_iter()
                 .collect()
         }
         None => Vec::new(),
@@ -104,6 +137,7 @@ async fn read(State(store): Shared, Path(id): Path<String>) -> Result<Json<Value
     count(&store, false);
     let users = store.users.lock().expect("not poisoned");
     users
+        .by_id
         .get(&id)
         .cloned()
         .map(Json)
@@ -117,9 +151,11 @@ async fn replace(
 ) -> Result<Json<Value>, StatusCode> {
     count(&store, true);
     let mut users = store.users.lock().expect("not poisoned");
-    let slot = users.get_mut(&id).ok_or(StatusCode::NOT_FOUND)?;
+    if !users.by_id.contains_key(&id) {
+        return Err(StatusCode::NOT_FOUND);
+    }
     user["id"] = json!(id);
-    *slot = user.clone();
+    users.insert(id, user.clone());
     Ok(Json(user))
 }
 
@@ -131,6 +167,7 @@ async fn patch(
     count(&store, true);
     let users = store.users.lock().expect("not poisoned");
     users
+        .by_id
         .get(&id)
         .cloned()
         .map(Json)
