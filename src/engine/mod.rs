@@ -292,39 +292,46 @@ async fn provision(
         // A target that cannot be used fails the cycle (exit 1) before anything is sent.
         target.check().await?;
     }
-    unconfirmed::note(snapshot, &plan.changes, &pushed).await?;
-    let results = target.apply(&plan.changes).await;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let mut updates = BTreeMap::new();
-    let mut log = Vec::with_capacity(results.len());
-    for (change, applied) in plan.changes.iter().zip(&results) {
-        if let Some(after) = applied.pushed(change, pushed.get(&change.id)) {
-            updates.insert(change.id.clone(), after);
+    // In batches: a crash loses at most one batch's answers (which the next cycle reads back),
+    // and a large first cycle never holds every answer and log entry at once.
+    for batch in plan.changes.chunks(APPLY_BATCH) {
+        unconfirmed::note(snapshot, batch, &pushed).await?;
+        let results = target.apply(batch).await;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let mut updates = Vec::with_capacity(batch.len());
+        let mut log = Vec::with_capacity(batch.len());
+        for (change, applied) in batch.iter().zip(&results) {
+            if let Some(after) = applied.pushed(change, pushed.get(&change.id)) {
+                updates.push((change.id.clone(), after));
+            }
+            if let Some(failure) = Failure::of(change, applied) {
+                tracing::warn!(user = %failure.user_name, result = %failure.result, "{}", failure.message);
+                report.failures.push(failure);
+            } else {
+                report.applied += 1;
+                *report.applied_by.entry(applied.word()).or_default() += 1;
+            }
+            log.push(LogEntry {
+                at_unix: now,
+                user_id: change.id.clone(),
+                user_name: change.user_name.clone(),
+                operation: change.operation.name().to_owned(),
+                outcome: applied.word().to_owned(),
+                detail: applied.message().map(str::to_owned),
+            });
         }
-        if let Some(failure) = Failure::of(change, applied) {
-            tracing::warn!(user = %failure.user_name, result = %failure.result, "{}", failure.message);
-            report.failures.push(failure);
-        } else {
-            report.applied += 1;
-            *report.applied_by.entry(applied.word()).or_default() += 1;
-        }
-        log.push(LogEntry {
-            at_unix: now,
-            user_id: change.id.clone(),
-            user_name: change.user_name.clone(),
-            operation: change.operation.name().to_owned(),
-            outcome: applied.word().to_owned(),
-            detail: applied.message().map(str::to_owned),
-        });
+        snapshot.record(updates, log).await?;
     }
-    snapshot.record(updates.into_iter().collect(), log).await?;
     report.exit_status = exit_status(&report);
     report.finish();
     snapshot.record_cycle(&report.summary()).await?;
     Ok(report)
 }
+
+/// How many changes are sent, answered and recorded together.
+const APPLY_BATCH: usize = 1_000;
 
 /// 3 when some users failed or deprovisions were held back, else 0.
 fn exit_status(report: &CycleReport) -> u8 {
