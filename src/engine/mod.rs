@@ -103,7 +103,7 @@ pub async fn cycle(
     let result = async {
         let read = read(graph, snapshot).await?;
         let state = snapshot.source_state()?;
-        provision(read, &state, None, snapshot, config, target, options).await
+        provision(read, state, None, snapshot, config, target, options).await
     }
     .await;
     if let Err(err) = &result {
@@ -172,13 +172,13 @@ pub async fn on_demand(
         snapshot: snapshot.counts()?,
     };
     let only: BTreeSet<String> = found.users.keys().cloned().collect();
-    provision(read, &state, Some(&only), snapshot, config, target, options).await
+    provision(read, state, Some(&only), snapshot, config, target, options).await
 }
 
 /// Steps 3 to 6: rules, plan, apply, record — for every user, or `only` those.
 async fn provision(
     read: ReadReport,
-    state: &crate::snapshot::SourceState,
+    state: crate::snapshot::SourceState,
     only: Option<&BTreeSet<String>>,
     snapshot: &Snapshot,
     config: &Config,
@@ -189,7 +189,7 @@ async fn provision(
         Members::Direct => Membership::Direct,
         Members::Transitive => Membership::Transitive,
     };
-    let mut outcome = rules::evaluate(state, &config.rules, membership);
+    let mut outcome = rules::evaluate(&state, &config.rules, membership);
     let mut pushed = snapshot.pushed()?;
     let unresolved = match target {
         Some(target) if !options.dry_run => {
@@ -208,6 +208,8 @@ async fn provision(
         .iter()
         .map(|(id, tombstone)| (id.clone(), tombstone.removal))
         .collect();
+    // The whole source state is not needed past the rules: free it before the plan and apply.
+    drop(state);
     let policy = Policy {
         when: config.deprovision.when,
         max_deprovisions: config.deprovision.max_deprovisions,
@@ -275,6 +277,7 @@ async fn provision(
         failures: Vec::new(),
         exit_status: 0,
     };
+    drop(outcome);
     // The one place that decides whether anything is written (Invariant 7).
     let target = match target {
         Some(target) if !options.dry_run => target,
