@@ -23,6 +23,8 @@ mod fast_scim;
 mod peers;
 #[path = "harness/report.rs"]
 mod report;
+#[path = "../tests/common/scim_server.rs"]
+mod scim_server;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -46,6 +48,8 @@ const CHILD_ENV: &str = "ENTRASYNC_BENCH_CHILD";
 const GROUPS: usize = 1_000;
 /// Creates applied straight to the fast target per `max_concurrency` measured.
 const THROUGHPUT_CHANGES: usize = 2_000;
+/// The same against scim2-server, a real (and much slower) SCIM server.
+const SCIM2_CHANGES: usize = 300;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -72,6 +76,23 @@ fn main() {
         summaries.push(runtime.block_on(measure(users, runs)));
     }
     print_scaling(&summaries);
+    runtime.block_on(scim2_throughput());
+}
+
+/// SCIM apply throughput against scim2-server (from PyPI, behind the tests' counting proxy).
+async fn scim2_throughput() {
+    let mut rates = Vec::new();
+    for concurrency in [1, 8, 32] {
+        // A fresh server each time: its lookups slow down as it fills.
+        let server = scim_server::start().await;
+        let rate =
+            apply_throughput(&server.base_url, &server.token, concurrency, SCIM2_CHANGES).await;
+        rates.push(format!("{rate:.0}/s at {concurrency}"));
+    }
+    println!(
+        "\nSCIM apply throughput against scim2-server ({SCIM2_CHANGES} creates): {}",
+        rates.join(", ")
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -365,7 +386,13 @@ async fn measure(users: usize, runs: usize) -> Summary {
         child.ask("clear");
         throughput.insert(
             concurrency,
-            apply_throughput(&child.scim_url, concurrency).await,
+            apply_throughput(
+                &child.scim_url,
+                "bench-token",
+                concurrency,
+                THROUGHPUT_CHANGES,
+            )
+            .await,
         );
     }
     let summary = Summary {
@@ -476,10 +503,10 @@ async fn floor_target(client: &reqwest::Client, scim_url: &str, requests: u64) {
     .await;
 }
 
-/// Creates per second the SCIM adapter applies to the fast target at `concurrency`.
-async fn apply_throughput(scim_url: &str, concurrency: usize) -> f64 {
+/// Creates per second the SCIM adapter applies to the target at `scim_url` at `concurrency`.
+async fn apply_throughput(scim_url: &str, token: &str, concurrency: usize, count: usize) -> f64 {
     let text = format!(
-        "[source]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"s\"\n\n[target]\nkind = \"scim\"\nurl = {scim_url:?}\ntoken = \"bench-token\"\nmax_concurrency = {concurrency}\n"
+        "[source]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"s\"\n\n[target]\nkind = \"scim\"\nurl = {scim_url:?}\ntoken = {token:?}\nmax_concurrency = {concurrency}\n"
     );
     let config =
         entrasync::config::parse(&text, std::path::Path::new("/tmp/bench.toml")).expect("valid");
@@ -487,7 +514,7 @@ async fn apply_throughput(scim_url: &str, concurrency: usize) -> f64 {
         unreachable!("the text names a SCIM target");
     };
     let target = ScimTarget::new(scim, false).expect("builds");
-    let changes: Vec<Change> = (0..THROUGHPUT_CHANGES)
+    let changes: Vec<Change> = (0..count)
         .map(|i| {
             let user_name = format!("throughput{concurrency}-{i}@bench");
             Change {
