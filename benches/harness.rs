@@ -270,6 +270,18 @@ struct Summary {
     throughput: BTreeMap<usize, f64>,
 }
 
+impl Summary {
+    /// The median of one duration over the runs, in milliseconds.
+    fn ms(&self, f: fn(&Sample) -> Duration) -> f64 {
+        median(
+            self.samples
+                .iter()
+                .map(|s| f(s).as_secs_f64() * 1000.0)
+                .collect(),
+        )
+    }
+}
+
 async fn measure(users: usize, runs: usize) -> Summary {
     eprintln!(
         "harness: {users} users, {GROUPS} groups, {} memberships, {runs} runs",
@@ -299,17 +311,18 @@ async fn measure(users: usize, runs: usize) -> Summary {
         let snapshot = Snapshot::open(&config.state_dir)
             .expect("a fresh snapshot")
             .snapshot;
+        let cycle = || {
+            engine::cycle(
+                &graph,
+                &snapshot,
+                &config,
+                Some(&target),
+                Options::default(),
+            )
+        };
         let (requests_before, _) = child.target_counts();
         let (clock, cpu) = (Instant::now(), cpu_time());
-        let first = engine::cycle(
-            &graph,
-            &snapshot,
-            &config,
-            Some(&target),
-            Options::default(),
-        )
-        .await
-        .expect("the first cycle");
+        let first = cycle().await.expect("the first cycle");
         s.first = clock.elapsed();
         s.first_cpu = cpu_time() - cpu;
         s.first_peak_mb = peak_memory_mb();
@@ -326,15 +339,7 @@ async fn measure(users: usize, runs: usize) -> Summary {
 
         let (_, writes_before) = child.target_counts();
         let clock = Instant::now();
-        let quiet = engine::cycle(
-            &graph,
-            &snapshot,
-            &config,
-            Some(&target),
-            Options::default(),
-        )
-        .await
-        .expect("a quiet cycle");
+        let quiet = cycle().await.expect("a quiet cycle");
         s.quiet = clock.elapsed();
         s.quiet_graph_requests = quiet.read.graph_requests;
         s.quiet_target_writes = child.target_counts().1 - writes_before;
@@ -347,15 +352,7 @@ async fn measure(users: usize, runs: usize) -> Summary {
         assert_eq!(child.ask("change100"), "ok");
         let (_, writes_before) = child.target_counts();
         let clock = Instant::now();
-        let changed = engine::cycle(
-            &graph,
-            &snapshot,
-            &config,
-            Some(&target),
-            Options::default(),
-        )
-        .await
-        .expect("a cycle after 100 changes");
+        let changed = cycle().await.expect("a cycle after 100 changes");
         s.changed = clock.elapsed();
         s.changed_graph_requests = changed.read.graph_requests;
         s.changed_target_writes = child.target_counts().1 - writes_before;
@@ -546,14 +543,7 @@ async fn apply_throughput(scim_url: &str, token: &str, concurrency: usize, count
 
 fn print_scale(summary: &Summary) {
     let samples = &summary.samples;
-    let ms = |f: fn(&Sample) -> Duration| {
-        median(
-            samples
-                .iter()
-                .map(|s| f(s).as_secs_f64() * 1000.0)
-                .collect(),
-        )
-    };
+    let ms = |f| summary.ms(f);
     let n = |f: fn(&Sample) -> u64| median(samples.iter().map(f).collect());
     let floor = ms(|s| s.floor_graph) + ms(|s| s.floor_target);
     let first = ms(|s| s.first);
@@ -620,21 +610,12 @@ fn print_scaling(summaries: &[Summary]) {
     println!("| users | first cycle | cycle with 100 changes | cycle with no change |");
     println!("|---:|---:|---:|---:|");
     for summary in summaries {
-        let ms = |f: fn(&Sample) -> Duration| {
-            median(
-                summary
-                    .samples
-                    .iter()
-                    .map(|s| f(s).as_secs_f64() * 1000.0)
-                    .collect(),
-            )
-        };
         println!(
             "| {} | {:.0} ms | {:.0} ms | {:.0} ms |",
             summary.users,
-            ms(|s| s.first),
-            ms(|s| s.changed),
-            ms(|s| s.quiet)
+            summary.ms(|s| s.first),
+            summary.ms(|s| s.changed),
+            summary.ms(|s| s.quiet)
         );
     }
 }

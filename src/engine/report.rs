@@ -168,14 +168,23 @@ impl CycleReport {
     /// What `status` keeps of this cycle: the report with its lists cut to their first
     /// [`SUMMARY_LIST`] entries (the counts stay whole).
     pub fn summary(&self) -> serde_json::Value {
-        let mut value = serde_json::to_value(self).unwrap_or_default();
+        // The lists are cut before serializing: a first cycle's table has a line per user.
+        let first = |n: usize| n.min(SUMMARY_LIST);
+        let short = CycleReport {
+            read: self.read.clone(),
+            rule_errors: self.rule_errors[..first(self.rule_errors.len())].to_vec(),
+            unmapped: self.unmapped.clone(),
+            plan: self.plan.clone(),
+            changes: Vec::new(),
+            table: self.table[..first(self.table.len())].to_vec(),
+            held: self.held[..first(self.held.len())].to_vec(),
+            target: self.target.clone(),
+            applied_by: self.applied_by.clone(),
+            failures: self.failures[..first(self.failures.len())].to_vec(),
+            ..*self
+        };
+        let mut value = serde_json::to_value(&short).unwrap_or_default();
         if let Some(object) = value.as_object_mut() {
-            object.remove("changes");
-            for key in ["rule_errors", "failures", "table", "held"] {
-                if let Some(serde_json::Value::Array(list)) = object.get_mut(key) {
-                    list.truncate(SUMMARY_LIST);
-                }
-            }
             object.insert("rule_error_count".into(), self.rule_errors.len().into());
             object.insert("failure_count".into(), self.failures.len().into());
         }
