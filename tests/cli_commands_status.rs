@@ -290,7 +290,7 @@ async fn reset_makes_the_next_cycle_a_full_round_that_deprovisions_nobody() {
     assert_eq!(
         text,
         format!(
-            "forgot the delta links in {}: the next cycle reads everything again\n",
+            "forgot the delta links in {}: the next cycle reads everything again and evaluates every user\n",
             dir.path().join("state").display()
         )
     );

@@ -207,22 +207,20 @@ async fn a_create_the_snapshot_never_recorded_is_not_duplicated() {
     let s = setup("").await;
     let first = s.cycle().await;
     let before = s.server.users().await.len();
-    // As if the process died after the POSTs, before the pushed state was recorded.
-    let state_dir = s.config.state_dir.clone();
-    let snapshot = &s.h.snapshot;
-    let forget: Vec<(String, Option<entrasync::plan::PushedUser>)> = snapshot
-        .pushed()
-        .expect("reads")
-        .into_keys()
-        .map(|id| (id, None))
-        .collect();
-    snapshot.record(forget, Vec::new()).await.expect("forgets");
-    assert!(
-        snapshot.pushed().expect("reads").is_empty(),
-        "{}",
-        state_dir.display()
-    );
-    let again = s.cycle().await;
+    // As after a damaged snapshot was moved aside: a new, empty one that knows of no user.
+    let moved_aside = tempfile::tempdir().expect("a temporary directory");
+    let snapshot = entrasync::snapshot::Snapshot::open(moved_aside.path())
+        .expect("a fresh snapshot opens")
+        .snapshot;
+    let again = engine::cycle(
+        &s.h.graph,
+        &snapshot,
+        &s.config,
+        Some(&s.target),
+        Options::default(),
+    )
+    .await
+    .expect("the cycle runs");
     assert_eq!(
         again.plan.creates, first.plan.creates,
         "the plan creates them again"

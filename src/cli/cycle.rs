@@ -72,7 +72,7 @@ pub(super) fn reset(path: &Path) -> anyhow::Result<u8> {
     let snapshot = Snapshot::open_logged(&config.state_dir)?;
     snapshot.forget_delta_links()?;
     println!(
-        "forgot the delta links in {}: the next cycle reads everything again",
+        "forgot the delta links in {}: the next cycle reads everything again and evaluates every user",
         config.state_dir.display()
     );
     Ok(0)

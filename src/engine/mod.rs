@@ -6,20 +6,20 @@
 //! it committed; `--dry-run` stops after the plan, before anything is written to the target or
 //! to the pushed state (Invariant 7), and that is checked here, at one place.
 
+mod provision;
 mod report;
 mod unconfirmed;
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::collections::BTreeSet;
+use std::time::{Instant, SystemTime};
 
 pub use report::{CycleReport, Failure, PlanCounts, PlanLine, ReadReport, RoundReport};
 
-use crate::config::{Config, ENTERPRISE_DEPARTMENT, Members};
-use crate::plan::{self, Policy};
-use crate::rules::{self, Membership};
-use crate::snapshot::{LogEntry, Snapshot, SnapshotError};
+use crate::config::Config;
+use crate::snapshot::{Evaluate, Snapshot, SnapshotError};
 use crate::source::{Graph, Resume, SourceError};
-use crate::target::{AnyTarget, Target};
+use crate::target::AnyTarget;
+use provision::{Scope, provision};
 
 /// Why a cycle could not run.
 #[derive(Debug, thiserror::Error)]
@@ -102,8 +102,17 @@ pub async fn cycle(
     let clock = Instant::now();
     let result = async {
         let read = read(graph, snapshot).await?;
-        let state = snapshot.source_state()?;
-        provision(read, state, None, snapshot, config, target, options).await
+        let fingerprint = fingerprint(config);
+        let evaluate = snapshot.to_evaluate(&fingerprint)?;
+        let state = match &evaluate {
+            Evaluate::All => snapshot.source_state()?,
+            Evaluate::Users(ids) => snapshot.source_state_of(ids)?,
+        };
+        let scope = Scope::Cycle {
+            evaluate,
+            fingerprint,
+        };
+        provision(read, state, scope, snapshot, config, target, options).await
     }
     .await;
     if let Err(err) = &result {
@@ -141,17 +150,32 @@ pub async fn on_demand(
     for missing in &found.missing {
         tracing::warn!(user = %missing, "no such user in Entra; nothing is done for it");
     }
-    let mut state = snapshot.source_state()?;
+    let only: BTreeSet<String> = found.users.keys().cloned().collect();
+    let mut state = snapshot.source_state_of(&only)?;
     for (id, read) in &found.users {
         state.users.insert(id.clone(), read.user.clone());
         state.gone.remove(id);
+        // A scoped group that had no members yet gets its first.
+        for group in &read.groups {
+            if state.groups.contains_key(group) && !state.members.contains_key(group) {
+                state.members.insert(group.clone(), Vec::new());
+            }
+        }
         for (group, members) in state.members.iter_mut() {
-            members.retain(|m| m.id != *id);
-            if read.groups.contains(group) {
-                members.push(crate::source::Member {
-                    id: id.clone(),
-                    kind: crate::source::MemberKind::User,
-                });
+            // Sorted by id, as the rules expect.
+            let at = members.binary_search_by(|m| m.id.cmp(id));
+            match at {
+                Ok(at) if !read.groups.contains(group) => {
+                    members.remove(at);
+                }
+                Err(at) if read.groups.contains(group) => {
+                    let member = crate::source::Member {
+                        id: id.clone(),
+                        kind: crate::source::MemberKind::User,
+                    };
+                    members.insert(at, member);
+                }
+                _ => {}
             }
         }
     }
@@ -171,176 +195,31 @@ pub async fn on_demand(
         graph_requests: graph.requests() - first_request,
         snapshot: snapshot.counts()?,
     };
-    let only: BTreeSet<String> = found.users.keys().cloned().collect();
-    provision(read, state, Some(&only), snapshot, config, target, options).await
-}
-
-/// Steps 3 to 6: rules, plan, apply, record — for every user, or `only` those.
-async fn provision(
-    read: ReadReport,
-    state: crate::snapshot::SourceState,
-    only: Option<&BTreeSet<String>>,
-    snapshot: &Snapshot,
-    config: &Config,
-    target: Option<&AnyTarget>,
-    options: Options,
-) -> Result<CycleReport, CycleError> {
-    let membership = match config.source.members {
-        Members::Direct => Membership::Direct,
-        Members::Transitive => Membership::Transitive,
-    };
-    let mut outcome = rules::evaluate(&state, &config.rules, membership);
-    let mut pushed = snapshot.pushed()?;
-    let unresolved = match target {
-        Some(target) if !options.dry_run => {
-            unconfirmed::settle(target, snapshot, &mut pushed).await?
-        }
-        _ => BTreeSet::new(),
-    };
-    if let Some(only) = only {
-        outcome.desired.retain(|id, _| only.contains(id));
-        outcome.held.retain(|id| only.contains(id));
-        outcome.errors.retain(|e| only.contains(&e.user_id));
-        pushed.retain(|id, _| only.contains(id));
-    }
-    let gone = state
-        .gone
-        .iter()
-        .map(|(id, tombstone)| (id.clone(), tombstone.removal))
-        .collect();
-    // The whole source state is not needed past the rules: free it before the plan and apply.
-    drop(state);
-    let policy = Policy {
-        when: config.deprovision.when,
-        max_deprovisions: config.deprovision.max_deprovisions,
-        allow_deprovisions: options.allow_deprovisions,
-        exclude: config
-            .target
-            .as_ref()
-            .map(|t| t.exclude.clone())
-            .unwrap_or_default(),
-        managed: config
-            .rules
-            .attributes
-            .iter()
-            .map(|a| a.target.clone())
-            .filter(|t| t != ENTERPRISE_DEPARTMENT)
-            .collect(),
-    };
-    let mut plan = plan::plan(&outcome, &pushed, &gone, &policy);
-    // A user whose last write may still land gets nothing new this cycle.
-    plan.changes.retain(|c| !unresolved.contains(&c.id));
-    let counts = PlanCounts::of(&plan);
-    tracing::info!(
-        in_scope = outcome.desired.len(),
-        rule_errors = outcome.errors.len(),
-        creates = counts.creates,
-        updates = counts.updates,
-        deactivations = counts.deactivations,
-        deletions = counts.deletions,
-        held = counts.held,
-        "planned"
-    );
-    for message in outcome.unmapped.group_messages() {
-        tracing::warn!("{message}");
-    }
-    if counts.held > 0 {
-        tracing::warn!(
-            held = counts.held,
-            max_deprovisions = policy.max_deprovisions,
-            "more deactivations and deletions than [deprovision] max_deprovisions: none of them are applied; check the tenant, then run `entrasync once --allow-deprovisions` or raise the threshold"
-        );
-    }
-    let mut report = CycleReport {
+    provision(
         read,
-        in_scope: outcome.desired.len(),
-        rule_errors: outcome.errors.clone(),
-        unmapped: outcome.unmapped.clone(),
-        plan: counts,
-        changes: Vec::new(),
-        table: plan
-            .changes
-            .iter()
-            .map(|c| PlanLine::of(c, pushed.get(&c.id)))
-            .collect(),
-        held: plan
-            .held
-            .iter()
-            .map(|c| PlanLine::of(c, pushed.get(&c.id)))
-            .collect(),
-        dry_run: options.dry_run,
-        on_demand: only.is_some(),
-        target: target.map(Target::describe),
-        applied: 0,
-        applied_by: BTreeMap::new(),
-        cycle_duration: std::time::Duration::ZERO,
-        failures: Vec::new(),
-        exit_status: 0,
-    };
-    drop(outcome);
-    // The one place that decides whether anything is written (Invariant 7).
-    let target = match target {
-        Some(target) if !options.dry_run => target,
-        _ => {
-            report.changes = plan.changes;
-            report.exit_status = exit_status(&report);
-            report.finish();
-            if !options.dry_run {
-                snapshot.record_cycle(&report.summary()).await?;
-            }
-            return Ok(report);
-        }
-    };
-    if !plan.changes.is_empty() {
-        // A target that cannot be used fails the cycle (exit 1) before anything is sent.
-        target.check().await?;
-    }
-    // In batches: a crash loses at most one batch's answers (which the next cycle reads back),
-    // and a large first cycle never holds every answer and log entry at once.
-    for batch in plan.changes.chunks(APPLY_BATCH) {
-        unconfirmed::note(snapshot, batch, &pushed).await?;
-        let results = target.apply(batch).await;
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let mut updates = Vec::with_capacity(batch.len());
-        let mut log = Vec::with_capacity(batch.len());
-        for (change, applied) in batch.iter().zip(&results) {
-            if let Some(after) = applied.pushed(change, pushed.get(&change.id)) {
-                updates.push((change.id.clone(), after));
-            }
-            if let Some(failure) = Failure::of(change, applied) {
-                tracing::warn!(user = %failure.user_name, result = %failure.result, "{}", failure.message);
-                report.failures.push(failure);
-            } else {
-                report.applied += 1;
-                *report.applied_by.entry(applied.word()).or_default() += 1;
-            }
-            log.push(LogEntry {
-                at_unix: now,
-                user_id: change.id.clone(),
-                user_name: change.user_name.clone(),
-                operation: change.operation.name().to_owned(),
-                outcome: applied.word().to_owned(),
-                detail: applied.message().map(str::to_owned),
-            });
-        }
-        snapshot.record(updates, log).await?;
-    }
-    report.exit_status = exit_status(&report);
-    report.finish();
-    snapshot.record_cycle(&report.summary()).await?;
-    Ok(report)
+        state,
+        Scope::OnDemand(only),
+        snapshot,
+        config,
+        target,
+        options,
+    )
+    .await
 }
 
-/// How many changes are sent, answered and recorded together.
-const APPLY_BATCH: usize = 1_000;
-
-/// 3 when some users failed or deprovisions were held back, else 0.
-fn exit_status(report: &CycleReport) -> u8 {
-    if report.failures.is_empty() && report.plan.held == 0 {
-        0
-    } else {
-        3
-    }
+/// The fingerprint of everything the rules and the plan depend on in `config` (and of this
+/// build, whose rules may differ from the last one's): when it changes, the next cycle
+/// evaluates every user, not only those that changed.
+fn fingerprint(config: &Config) -> Vec<u8> {
+    let described = format!(
+        "{}\n{:?}\n{:?}\n{:?}\n{:?}",
+        env!("CARGO_PKG_VERSION"),
+        config.rules,
+        config.source.members,
+        config.deprovision,
+        config.target.as_ref().map(|t| &t.exclude),
+    );
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, described.as_bytes())
+        .as_ref()
+        .to_vec()
 }

@@ -87,8 +87,11 @@ pub(super) fn read_report(
 pub struct CycleReport {
     #[serde(flatten)]
     pub read: ReadReport,
-    /// Users the rules want in the target.
+    /// Users the rules want in the target (in the whole tenant, not only those evaluated).
     pub in_scope: usize,
+    /// Users the rules evaluated this cycle: those whose object, memberships or last change
+    /// called for it, or everyone after a change of configuration.
+    pub evaluated: usize,
     pub rule_errors: Vec<RuleError>,
     pub unmapped: Unmapped,
     pub plan: PlanCounts,
@@ -138,6 +141,7 @@ impl CycleReport {
             duration_ms = self.cycle_duration.as_millis() as u64,
             fetched,
             in_scope = self.in_scope,
+            evaluated = self.evaluated,
             created = applied("created") + applied("adopted"),
             updated = applied("updated"),
             deactivated = applied("deactivated"),

@@ -38,6 +38,7 @@ fn outcome(users: Vec<DesiredUser>) -> Outcome {
         held: BTreeSet::new(),
         unmapped: Unmapped::default(),
         aliases: Vec::new(),
+        verdicts: BTreeMap::new(),
     }
 }
 

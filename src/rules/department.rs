@@ -3,35 +3,37 @@
 //! none, no department — Stratsys: the user "will not be created ... until the alias for their
 //! department has been configured".
 //!
-//! Part of `rules/` (pure). Values no alias maps are collected for the unmapped report.
+//! Part of `rules/` (pure). A value no alias maps is returned too, for the unmapped report.
 
 use crate::config::RulesConfig;
 
-use super::{DepartmentChoice, Unmapped};
+use super::DepartmentChoice;
 
 /// Chooses the department for a user whose Entra-side department is `entra` (the value of the
-/// department attribute's expression) and whose primary permission group is `primary`.
+/// department attribute's expression) and whose primary permission group is `primary`; with it,
+/// the Entra value if departments are configured and no alias maps it.
 pub fn choose(
     entra: Option<&str>,
     primary: Option<&str>,
     config: &RulesConfig,
-    unmapped: &mut Unmapped,
-) -> DepartmentChoice {
+) -> (DepartmentChoice, Option<String>) {
     let entra = entra.map(str::trim).filter(|v| !v.is_empty());
     if config.departments.is_empty() {
-        return entra.map_or(DepartmentChoice::NotSent, |v| {
+        let choice = entra.map_or(DepartmentChoice::NotSent, |v| {
             DepartmentChoice::Mapped(v.to_owned())
         });
+        return (choice, None);
     }
+    let mut unmapped = None;
     if let Some(value) = entra {
         let matched = config
             .departments
             .iter()
             .find(|d| d.aliases.iter().any(|a| a.eq_ignore_ascii_case(value)));
         if let Some(department) = matched {
-            return DepartmentChoice::Mapped(department.name.clone());
+            return (DepartmentChoice::Mapped(department.name.clone()), None);
         }
-        unmapped.departments.insert(value.to_owned());
+        unmapped = Some(value.to_owned());
     }
     let fallback = primary.and_then(|name| {
         config
@@ -41,5 +43,6 @@ pub fn choose(
             .fallback_department
             .clone()
     });
-    fallback.map_or(DepartmentChoice::Unchanged, DepartmentChoice::Fallback)
+    let choice = fallback.map_or(DepartmentChoice::Unchanged, DepartmentChoice::Fallback);
+    (choice, unmapped)
 }

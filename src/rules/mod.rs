@@ -28,7 +28,7 @@ mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::RulesConfig;
 use crate::snapshot::SourceState;
@@ -80,7 +80,7 @@ impl DesiredUser {
 }
 
 /// Why a user in scope cannot be provisioned (fully).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleErrorKind {
     /// No group of the user matches an alias and there is no `default_permission`: the user is
@@ -94,13 +94,43 @@ pub enum RuleErrorKind {
 }
 
 /// A rule error of one user, in the words of the vendors' provisioning logs.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub struct RuleError {
     pub user_id: String,
     pub user_principal_name: Option<String>,
     pub kind: RuleErrorKind,
     pub message: String,
+}
+
+/// What the rules said of one user in scope beyond its desired state: kept in the snapshot
+/// between cycles, so that a cycle which evaluates only the users that changed still reports
+/// the totals of the whole tenant.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub struct Verdict {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<RuleError>,
+    /// The user's Entra department, when departments are configured and no alias maps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmapped_department: Option<String>,
+}
+
+impl Verdict {
+    /// True when the rules want the user in the target: in scope, and not held by a rule error.
+    pub fn wanted(&self) -> bool {
+        self.error.as_ref().is_none_or(|e| !e.kind.holds())
+    }
+}
+
+impl RuleErrorKind {
+    /// True when the error keeps the user from being created, changed or removed at all.
+    pub fn holds(self) -> bool {
+        matches!(
+            self,
+            RuleErrorKind::NoMainMembership | RuleErrorKind::NoUserName
+        )
+    }
 }
 
 /// What no alias maps: for `entrasync status`, as Stratsys lists "unmapped aliases".
@@ -152,9 +182,12 @@ pub struct Outcome {
     pub unmapped: Unmapped,
     /// Every permission alias, by priority then alias.
     pub aliases: Vec<AliasStatus>,
+    /// Every evaluated user in scope (held ones too), by Entra object id.
+    pub verdicts: BTreeMap<String, Verdict>,
 }
 
-/// Applies the rules to the source state.
+/// Applies the rules to the source state: to every user in `state.users`, which may be all of
+/// them or only those a cycle must look at again; the groups and memberships must be complete.
 pub fn evaluate(state: &SourceState, config: &RulesConfig, membership: Membership) -> Outcome {
     let mut groups = scope::Groups::new(state, membership);
     groups.scope(&config.scope_groups);
@@ -167,42 +200,52 @@ pub fn evaluate(state: &SourceState, config: &RulesConfig, membership: Membershi
         if !scope::in_scope(user, &groups, config) {
             continue;
         }
+        let verdict = outcome.verdicts.entry(id.clone()).or_default();
         let upn = user.user_principal_name.clone();
-        let error = |kind: RuleErrorKind, message: String| RuleError {
-            user_id: id.clone(),
-            user_principal_name: upn.clone(),
-            kind,
-            message,
+        let mut error = |kind: RuleErrorKind, message: String| {
+            let error = RuleError {
+                user_id: id.clone(),
+                user_principal_name: upn.clone(),
+                kind,
+                message,
+            };
+            outcome.errors.push(error.clone());
+            verdict.error = Some(error);
         };
         let Some(permissions) = permissions::of(id, &groups, config) else {
-            outcome.errors.push(error(
+            error(
                 RuleErrorKind::NoMainMembership,
                 format!("User {id} has no main membership."),
-            ));
+            );
             outcome.held.insert(id.clone());
             continue;
         };
         let mut attributes = attributes::evaluate(user, &config.attributes);
         let Some(user_name) = attributes.get("userName").cloned() else {
-            outcome.errors.push(error(
+            error(
                 RuleErrorKind::NoUserName,
-                format!("User {id} has no userName: the userName expression gave nothing; check [attributes] userName and the user's properties in Entra."),
-            ));
+                format!(
+                    "User {id} has no userName: the userName expression gave nothing; check [attributes] userName and the user's properties in Entra."
+                ),
+            );
             outcome.held.insert(id.clone());
             continue;
         };
         let entra_department = attributes.remove(crate::config::ENTERPRISE_DEPARTMENT);
-        let department = department::choose(
+        let (department, unmapped) = department::choose(
             entra_department.as_deref(),
             permissions.first().map(String::as_str),
             config,
-            &mut outcome.unmapped,
         );
         if department == DepartmentChoice::Unchanged {
-            outcome.errors.push(error(
+            error(
                 RuleErrorKind::NoDepartment,
                 "No standard department defined".to_owned(),
-            ));
+            );
+        }
+        if let Some(value) = unmapped {
+            outcome.unmapped.departments.insert(value.clone());
+            verdict.unmapped_department = Some(value);
         }
         outcome.desired.insert(
             id.clone(),

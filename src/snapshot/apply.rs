@@ -26,6 +26,11 @@
 //! value the partial commit wrote came from a complete round, so it is evidence, never a guess
 //! (Invariant 2). The counts stay exact throughout: each transaction updates them with its writes.
 //!
+//! The `dirty` marks (see `writes.rs`) go in the same transaction as the data they stand for. A
+//! staged commit drops them and forgets the evaluation fingerprint in step 1 instead: a crash
+//! between two of its transactions could otherwise leave a changed user unmarked, and a commit
+//! that large is one the rules evaluate everyone after anyway.
+//!
 //! The counts are derived from what each write replaces (a transactional insert returns the old
 //! value): one per user or group key, and for a member list the difference between the new
 //! list's count and the old one's (read from its prefix). So `counts()` is one read instead of
@@ -56,6 +61,8 @@ const DATA: [TreeId; 6] = [
     TreeId::Transitive,
 ];
 const COMPLETION: [TreeId; 2] = [TreeId::Links, TreeId::Bindings];
+/// Written with the data in a one-transaction commit; dropped by a staged one.
+const MARKS: [TreeId; 1] = [TreeId::Dirty];
 
 /// The most keys one transaction writes; bigger commits are staged (see the module comment).
 /// Measured with 300,000 keys: 1,000 per transaction is both the fastest and the leanest.
@@ -110,14 +117,19 @@ pub(super) fn apply(
 ) -> Result<Counts, SnapshotError> {
     let size = options.transaction_writes.max(1);
     if writes.len() <= size {
-        let all = take(&mut writes, &[DATA.as_slice(), &COMPLETION].concat());
+        let all = take(
+            &mut writes,
+            &[DATA.as_slice(), &COMPLETION, &MARKS].concat(),
+        );
         // Clearing the marker: a complete commit also ends an earlier interrupted one.
         return transaction(store, &all, Pending::Clear, options);
     }
     tracing::debug!(keys = writes.len(), "staging a large commit");
 
     // 1. No delta links while the data is half written: a crash from here on means full rounds.
-    let mut forget = Vec::new();
+    // And no marks: the rules evaluate everyone after this commit.
+    writes.take(TreeId::Dirty);
+    let mut forget = vec![(TreeId::Meta, IVec::from(layout::EVALUATED_KEY), None)];
     for entry in store.entries(TreeId::Links) {
         forget.push((TreeId::Links, entry?.0, None));
     }

@@ -24,7 +24,19 @@
 //! - `unconfirmed`: user id → JSON [`PushedUser`](crate::plan::PushedUser) (its `target_id`
 //!   empty): a create sent to the target whose answer was never recorded (a crash, a timeout);
 //!   the next cycle looks such users up in the target before it plans. Added within schema 1: an
-//!   older snapshot simply has it empty.
+//!   older snapshot simply has it empty;
+//! - `dirty`: user id → empty: a user whose rules must be evaluated again — written by the commit
+//!   that changed the user or one of its memberships, removed once the target confirmed what the
+//!   rules then wanted (see `evaluation.rs`). With `meta/evaluated` (the fingerprint of the
+//!   configuration the rules last ran over everyone with) it lets a cycle evaluate only those
+//!   users. Added within schema 1: an older snapshot has no fingerprint, so its next cycle
+//!   evaluates everyone;
+//! - `verdicts`: what the rules said of each user in scope, for the totals a cycle reports:
+//!   `u:` + user id → JSON [`Verdict`](crate::rules::Verdict); `e:` + user id → the same, for
+//!   users with a rule error only; `d:` + u32 big-endian length of the Entra department ‖ the department ‖ user id →
+//!   empty, for users
+//!   whose department no alias maps; [`IN_SCOPE_KEY`] → u64 big-endian count of the `u:` entries
+//!   of users the rules want in the target (not held by a rule error).
 
 use std::io;
 
@@ -41,6 +53,13 @@ pub(super) const COUNTS_KEY: &[u8] = b"counts";
 pub(super) const PENDING_KEY: &[u8] = b"commit_pending";
 pub(super) const USERS_LINK_KEY: &[u8] = b"users";
 pub(super) const GROUP_LINK_PREFIX: &[u8] = b"groups:";
+/// `meta`: the fingerprint of the configuration every user was last evaluated with.
+pub(super) const EVALUATED_KEY: &[u8] = b"evaluated";
+/// `verdicts`: how many users are in scope (the count of `u:` entries).
+pub(super) const IN_SCOPE_KEY: &[u8] = b"#in_scope";
+pub(super) const VERDICT_PREFIX: &[u8] = b"u:";
+pub(super) const ERROR_PREFIX: &[u8] = b"e:";
+pub(super) const DEPARTMENT_PREFIX: &[u8] = b"d:";
 
 /// The trees of the snapshot, in a fixed order (their index in [`TreeId::ALL`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -57,9 +76,11 @@ pub(super) enum TreeId {
     Log,
     Cycles,
     Unconfirmed,
+    Dirty,
+    Verdicts,
 }
 
-pub(super) const TREE_COUNT: usize = 12;
+pub(super) const TREE_COUNT: usize = 14;
 
 impl TreeId {
     pub(super) const ALL: [TreeId; TREE_COUNT] = [
@@ -75,6 +96,8 @@ impl TreeId {
         TreeId::Log,
         TreeId::Cycles,
         TreeId::Unconfirmed,
+        TreeId::Dirty,
+        TreeId::Verdicts,
     ];
 
     /// The sled tree name.
@@ -92,6 +115,8 @@ impl TreeId {
             TreeId::Log => "log",
             TreeId::Cycles => "cycles",
             TreeId::Unconfirmed => "unconfirmed",
+            TreeId::Dirty => "dirty",
+            TreeId::Verdicts => "verdicts",
         }
     }
 
@@ -209,6 +234,41 @@ pub(super) fn decode_counts(value: &[u8]) -> Option<Counts> {
         groups: n.next()??,
         memberships: n.next()??,
     })
+}
+
+/// A key of `verdicts`: `prefix` + `id`.
+pub(super) fn prefixed(prefix: &[u8], id: &str) -> Vec<u8> {
+    [prefix, id.as_bytes()].concat()
+}
+
+/// The `verdicts` key of a user whose Entra department no alias maps, or with `id` empty the
+/// prefix of every such key for that department. `None` for a department longer than 4 GiB.
+pub(super) fn department_key(department: &str, id: &str) -> Option<Vec<u8>> {
+    let len = u32::try_from(department.len()).ok()?.to_be_bytes();
+    Some(
+        [
+            DEPARTMENT_PREFIX,
+            &len,
+            department.as_bytes(),
+            id.as_bytes(),
+        ]
+        .concat(),
+    )
+}
+
+/// The department and user id of a [`department_key`]; `None` if it is not one.
+pub(super) fn decode_department_key(key: &[u8]) -> Option<(&str, &str)> {
+    let rest = key.strip_prefix(DEPARTMENT_PREFIX)?;
+    let (len, rest) = rest.split_first_chunk::<4>()?;
+    let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+    if rest.len() < len {
+        return None;
+    }
+    let (department, id) = rest.split_at(len);
+    Some((
+        std::str::from_utf8(department).ok()?,
+        std::str::from_utf8(id).ok()?,
+    ))
 }
 
 /// JSON for a stored value. Only the snapshot's own types and the source model come here: plain

@@ -12,10 +12,11 @@
 //! Files: `open.rs` opens it (schema version, damage, lock), `layout.rs` is the on-disk layout,
 //! `store.rs` reads the trees, `writes.rs` turns a fetch into key writes (a user, a group, or a
 //! group's whole member list per key), `apply.rs` writes them, `pushed.rs` records what the
-//! target did. sled stays inside this module: no sled type is in the public API.
+//! target did, `evaluation.rs` keeps whom the rules must evaluate again and what they said. sled stays inside this module: no sled type is in the public API.
 
 mod apply;
 mod error;
+mod evaluation;
 mod layout;
 mod open;
 mod pushed;
@@ -33,6 +34,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 pub use error::SnapshotError;
+pub use evaluation::{Evaluate, Totals};
 pub use pushed::{CYCLES_KEPT, LogEntry};
 
 use crate::source::{Fetch, Group, Member, Removal, User};
@@ -138,8 +140,9 @@ impl Snapshot {
         self.store.delta_links()
     }
 
-    /// Removes every delta link and nothing else, and flushes: the next cycle is a full round,
-    /// which removes only what Graph no longer lists.
+    /// Removes every delta link and the evaluation fingerprint, and flushes: the next cycle is a
+    /// full round, which removes only what Graph no longer lists, and the rules evaluate every
+    /// user after it.
     pub fn forget_delta_links(&self) -> Result<(), SnapshotError> {
         let links = self.store.tree(TreeId::Links);
         let mut batch = sled::Batch::default();
@@ -148,6 +151,9 @@ impl Snapshot {
         }
         links
             .apply_batch(batch)
+            .map_err(self.store.storage("write to"))?;
+        let meta = self.store.tree(TreeId::Meta);
+        meta.remove(layout::EVALUATED_KEY)
             .map_err(self.store.storage("write to"))?;
         self.db.flush().map_err(self.store.storage("flush"))?;
         Ok(())

@@ -16,6 +16,12 @@
 //! The set is also a repair: computed against whatever the trees hold, a full round's set makes
 //! them exactly what Graph lists, even after a staged commit was cut short (see `apply.rs`).
 //!
+//! Every user whose rules may now say something else is marked in `dirty`: a user written or
+//! removed, a member added to or removed from a list, every member of a group that leaves scope.
+//! What cannot be narrowed down to users (a scope entry bound to another group, a member list
+//! that cannot be read) forgets the evaluation fingerprint instead, so the next evaluation
+//! covers everyone (see `evaluation.rs`).
+//!
 //! Removals follow Invariant 2, positive evidence only: an `@removed` entry, absence from a
 //! complete full round, or leaving scope (a stored group in no round's ids). An incremental round
 //! never removes what it did not name.
@@ -35,6 +41,9 @@ use crate::source::{Fetch, Group, GroupChange, MemberKind, Removal, RoundKind, U
 #[derive(Default)]
 pub(super) struct WriteSet {
     trees: [BTreeMap<IVec, Option<IVec>>; TREE_COUNT],
+    /// Whether users are marked dirty: not while the next evaluation covers everyone anyway
+    /// (no fingerprint stored), which spares a first commit 100,000 marks.
+    marking: bool,
 }
 
 impl WriteSet {
@@ -44,6 +53,21 @@ impl WriteSet {
 
     pub(super) fn remove(&mut self, tree: TreeId, key: impl Into<IVec>) {
         self.trees[tree.index()].insert(key.into(), None);
+    }
+
+    /// Marks a user whose rules must be evaluated again.
+    fn dirty(&mut self, id: &str) {
+        if self.marking {
+            self.put(TreeId::Dirty, id.as_bytes(), IVec::default());
+        }
+    }
+
+    /// The next evaluation covers every user.
+    fn evaluate_all(&mut self) {
+        if self.marking {
+            self.remove(TreeId::Meta, layout::EVALUATED_KEY);
+            self.marking = false;
+        }
     }
 
     /// Drops the write to `key`, if any: the stored value stays as it is.
@@ -75,7 +99,10 @@ impl WriteSet {
 
 /// Everything `fetch` changes, as key writes; `now` is when tombstones are dated.
 pub(super) fn write_set(store: &Store, fetch: &Fetch, now: u64) -> Result<WriteSet, SnapshotError> {
-    let mut writes = WriteSet::default();
+    let mut writes = WriteSet {
+        marking: store.get(TreeId::Meta, layout::EVALUATED_KEY)?.is_some(),
+        ..WriteSet::default()
+    };
     users(store, &fetch.users, now, &mut writes)?;
     let doomed = groups(store, fetch, &mut writes)?;
     transitive(store, fetch, &doomed, &mut writes)?;
@@ -100,6 +127,7 @@ fn users(
                 writes.put(TreeId::Gone, id.as_bytes(), layout::json(&tombstone));
             }
             writes.remove(TreeId::Users, id.as_bytes());
+            writes.dirty(id);
             Ok(())
         };
     let full = round.kind == RoundKind::Full;
@@ -128,6 +156,7 @@ fn users(
     for (id, user) in &round.users {
         if !unchanged.contains(id) {
             writes.put(TreeId::Users, id.as_bytes(), layout::json(user));
+            writes.dirty(id);
         }
         // Listed, so not gone (restored, or left over from an interrupted commit).
         let gone = if full {
@@ -138,6 +167,7 @@ fn users(
         };
         if gone {
             writes.remove(TreeId::Gone, id.as_bytes());
+            writes.dirty(id);
         }
     }
     for (id, removal) in &round.removed {
@@ -204,8 +234,8 @@ fn groups(
             writes.remove(TreeId::Groups, id.as_bytes());
         }
         for tree in [TreeId::Members, TreeId::Transitive] {
-            let listed = store.tree(tree).contains_key(id.as_bytes());
-            if listed.map_err(store.storage("read"))? {
+            if let Some(stored) = store.get(tree, id.as_bytes())? {
+                mark_changed(Some(&stored), None, writes);
                 writes.remove(tree, id.as_bytes());
             }
         }
@@ -311,10 +341,50 @@ fn settle(
     writes: &mut WriteSet,
 ) {
     let key = group.as_bytes();
+    if stored != value.as_deref() {
+        mark_changed(stored, value.as_deref(), writes);
+    }
     match value {
         _ if stored == value.as_deref() => writes.forget(tree, key),
         Some(value) => writes.put(tree, key, value),
         None => writes.remove(tree, key),
+    }
+}
+
+/// Marks dirty every user in one of two member lists (`None`: no members) but not the other.
+/// A list that cannot be read marks nothing: the next evaluation covers everyone instead.
+fn mark_changed(before: Option<&[u8]>, after: Option<&[u8]>, writes: &mut WriteSet) {
+    fn decode(value: Option<&[u8]>) -> Option<Vec<(&str, MemberKind)>> {
+        value.map_or(Some(Vec::new()), layout::decode_member_refs)
+    }
+    let (Some(before), Some(after)) = (decode(before), decode(after)) else {
+        writes.evaluate_all();
+        return;
+    };
+    let mut before = before.into_iter().peekable();
+    let mut after = after.into_iter().peekable();
+    loop {
+        let changed = match (before.peek(), after.peek()) {
+            (None, None) => return,
+            (Some(old), Some(new)) if old == new => {
+                before.next();
+                after.next();
+                continue;
+            }
+            (Some(old), Some(new)) if old.0 == new.0 => {
+                // The same id as another kind of member: both sides count.
+                after.next();
+                before.next()
+            }
+            (Some(old), Some(new)) if old.0 < new.0 => before.next(),
+            (Some(_), None) => before.next(),
+            _ => after.next(),
+        };
+        if let Some((id, kind)) = changed {
+            if kind == MemberKind::User {
+                writes.dirty(id);
+            }
+        }
     }
 }
 
@@ -378,11 +448,21 @@ fn links_and_bindings(
         .iter()
         .map(|g| (g.configured.as_str(), g.id.as_str()))
         .collect();
+    let mut rebound = false;
     for entry in store.entries(TreeId::Bindings) {
-        let (key, _) = entry?;
-        if std::str::from_utf8(&key).map_or(true, |k| !bindings.contains_key(k)) {
+        let (key, value) = entry?;
+        let now = std::str::from_utf8(&key).ok().and_then(|k| bindings.get(k));
+        if now.is_none_or(|id| id.as_bytes() != &*value) {
+            rebound = true;
+        }
+        if now.is_none() {
             writes.remove(TreeId::Bindings, key);
         }
+    }
+    // A scope entry bound to another group, or no longer configured: whose scope that changes
+    // is not worth working out for so rare an event.
+    if rebound {
+        writes.evaluate_all();
     }
     for (configured, id) in bindings {
         writes.put(TreeId::Bindings, configured.as_bytes(), id.as_bytes());

@@ -84,10 +84,13 @@ impl Tenant {
                 display_name: Some(name.to_owned()),
             },
         );
-        let members = members
-            .iter()
+        // Sorted by id with no id twice, as the snapshot gives them (whatever order Graph
+        // listed them in).
+        let sorted: std::collections::BTreeSet<&str> = members.iter().copied().collect();
+        let members = sorted
+            .into_iter()
             .map(|m| Member {
-                id: (*m).to_owned(),
+                id: m.to_owned(),
                 kind: MemberKind::User,
             })
             .collect();

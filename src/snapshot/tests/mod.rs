@@ -5,6 +5,7 @@
 //! rounds and recount what the snapshot holds.
 
 mod commit;
+mod evaluation;
 mod members;
 mod open;
 mod scale;
