@@ -782,6 +782,31 @@ fn corpus() -> Vec<Case> {
             &["state_dir is empty", "/var/lib/entrasync"],
         ),
         case(
+            "state_dir is a file",
+            Setup(|dir| {
+                std::fs::write(dir.join("state.db"), "").expect("write");
+                replaced("state_dir = \"state\"", "state_dir = \"state.db\"")
+            }),
+            &[
+                "state_dir \"",
+                "state.db\" is a file, not a directory",
+                "point state_dir at a directory",
+            ],
+        ),
+        case(
+            "state_dir under a file",
+            Setup(|dir| {
+                std::fs::write(dir.join("state.db"), "").expect("write");
+                replaced("state_dir = \"state\"", "state_dir = \"state.db/state\"")
+            }),
+            &[
+                "state_dir \"",
+                "state.db/state\" cannot be a directory",
+                "state.db\" above it is a file, not a directory",
+                "point state_dir at a directory",
+            ],
+        ),
+        case(
             "members with a capital",
             Replace("members = \"direct\"", "members = \"Transitive\""),
             &["[source] members", "\"direct\" or \"transitive\""],
@@ -1009,4 +1034,38 @@ async fn the_base_config_is_valid() {
     // `status` checks every key and reads no network.
     let out = entrasync(&config, &["status"]).await;
     assert_exit(&out, 0, "status on the base");
+}
+
+/// Found: a `state_dir` that exists as a file failed every command that opens the snapshot
+/// with exit 1 ("cannot create the state directory"), as if the machine were at fault; it is a
+/// mistake in the config. The corpus runs `once` and `check`; the commands that only read the
+/// state (`status`, `log`, `reset`) and `plan` must say the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_dir_that_is_a_file_is_a_config_error_for_every_command() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let case = Case {
+        name: "state_dir is a file",
+        make: Make::Setup(|dir| {
+            std::fs::write(dir.join("state.db"), "not a directory").expect("write");
+            replaced("state_dir = \"state\"", "state_dir = \"state.db\"")
+        }),
+        says: &[
+            "state_dir",
+            "state.db\" is a file, not a directory: point state_dir at a directory",
+        ],
+    };
+    let config = make(&case, dir.path(), &closed_url());
+    for command in ["status", "log", "reset", "plan", "once", "check"] {
+        let out = entrasync(&config, &[command]).await;
+        if let Some(wrong) = verdict(&case, &config, command, &out) {
+            panic!("{wrong}");
+        }
+    }
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("state.db"))
+            .ok()
+            .as_deref(),
+        Some("not a directory"),
+        "the file is left as it was"
+    );
 }

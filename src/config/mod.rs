@@ -351,6 +351,43 @@ fn in_toml_words(message: &str) -> String {
     text
 }
 
+/// Why `state_dir` cannot be the state directory, when what is already there says so: a file
+/// (or a device) where it, or a directory above it, should be — which would otherwise fail the
+/// first command that opens the snapshot as if the machine were at fault. Only looks: nothing is
+/// created here (the snapshot makes the directory when it first opens it), and a path that
+/// cannot be looked at (no permission) is left for that open to report.
+fn state_dir_problem(state_dir: &Path) -> Option<String> {
+    let fix = format!("point state_dir at a directory, such as \"{DEFAULT_STATE_DIR}\"");
+    for dir in state_dir.ancestors() {
+        match std::fs::metadata(dir) {
+            Ok(meta) if meta.is_dir() => return None,
+            Ok(meta) => {
+                let what = if meta.is_file() {
+                    "is a file, not a directory"
+                } else {
+                    "is not a directory"
+                };
+                return Some(if dir == state_dir {
+                    format!("\"{}\" {what}: {fix}", state_dir.display())
+                } else {
+                    format!(
+                        "\"{}\" cannot be a directory: \"{}\" above it {what}; {fix}",
+                        state_dir.display(),
+                        dir.display()
+                    )
+                });
+            }
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+                ) => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
 struct Validator<'a> {
     path: &'a Path,
     base: &'a Path,
@@ -381,6 +418,9 @@ impl Validator<'_> {
             ));
         }
         let state_dir = self.resolve(state_dir);
+        if let Some(problem) = state_dir_problem(&state_dir) {
+            return Err(self.invalid("state_dir", problem));
+        }
         let schedule = self.schedule(raw.schedule.as_deref().unwrap_or(DEFAULT_SCHEDULE))?;
         let rules = self.rules(&mut raw)?;
         let deprovision = self.deprovision(raw.deprovision.take())?;

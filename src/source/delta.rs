@@ -43,7 +43,7 @@ async fn run<F: Fold>(
     let link = link.filter(|link| match check_link("@odata.deltaLink", link, initial) {
         Ok(()) => true,
         Err(why) => {
-            tracing::warn!(path = %path_of(initial), "the stored delta link is not usable ({why}); reading everything again as a full round");
+            tracing::warn!(path = %path_of(initial), "a stored delta link leads elsewhere than [source] graph_url ({why}); that query reads everything again as a full round");
             false
         }
     });

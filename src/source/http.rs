@@ -3,6 +3,11 @@
 //!
 //! Part of `source/`: `delta.rs` and `groups.rs` ask for typed JSON; this file decides what a
 //! status means. It never logs a URL's query (delta tokens) or a token, only the path.
+//!
+//! Where the token may go is decided before a URL gets here: every URL is built from
+//! `[source] graph_url` or is a link `page::check_link` found on its origin (the links on a page,
+//! and a stored delta link before its round follows it). A redirect elsewhere is not followed
+//! by the client itself (`tls.rs`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -51,8 +56,6 @@ pub struct GraphHttp {
     jitter: Jitter,
     requests: RequestCounts,
     progress: Arc<ReadProgress>,
-    /// `[source] graph_url`'s scheme, host and port: the only place the token goes.
-    origin: String,
 }
 
 /// How far the rounds of this client have read, for a progress display: pages and the objects
@@ -74,13 +77,8 @@ impl ReadProgress {
 }
 
 impl GraphHttp {
-    /// A client for the Graph at `graph_url`: it follows no link elsewhere.
-    pub fn new(
-        client: reqwest::Client,
-        auth: TokenSource,
-        policy: RetryPolicy,
-        graph_url: &str,
-    ) -> Self {
+    /// A client for Graph with `client`'s TLS, timeouts and redirect policy.
+    pub fn new(client: reqwest::Client, auth: TokenSource, policy: RetryPolicy) -> Self {
         GraphHttp {
             client,
             auth,
@@ -88,18 +86,7 @@ impl GraphHttp {
             jitter: Jitter::new(),
             requests: RequestCounts::default(),
             progress: Arc::default(),
-            origin: origin_of(graph_url),
         }
-    }
-
-    /// Whether `url` is on `[source] graph_url`'s scheme, host and port.
-    pub fn is_graph(&self, url: &str) -> bool {
-        origin_of(url) == self.origin
-    }
-
-    /// `[source] graph_url`'s scheme, host and port.
-    pub fn origin(&self) -> &str {
-        &self.origin
     }
 
     pub fn set_policy(&mut self, policy: RetryPolicy) {
@@ -134,25 +121,15 @@ impl GraphHttp {
     }
 
     /// GETs `url` and parses the body as `T`, retrying what is worth retrying. Every attempt is
-    /// added to `sent` (the caller's own count: rounds run concurrently on one client).
+    /// added to `sent` (the caller's own count: rounds run concurrently on one client). `url`
+    /// gets the bearer token: it must be on `[source] graph_url`'s origin (built from it, or a
+    /// link `page::check_link` passed).
     pub async fn get_json<T: DeserializeOwned>(
         &self,
         url: &str,
         sent: &mut u64,
     ) -> Result<T, Failure> {
         let path = path_of(url);
-        // A link Graph (or the snapshot) gives that leads elsewhere would take the token there.
-        if !self.is_graph(url) {
-            return Err(SourceError::Malformed {
-                path,
-                what: format!(
-                    "a link to {}, outside [source] graph_url ({}); the token goes only there, so it was not followed",
-                    origin_of(url),
-                    self.origin
-                ),
-            }
-            .into());
-        }
         let mut attempt = 0u32;
         let mut waited = Duration::ZERO;
         let mut renewed_token = false;
@@ -254,7 +231,7 @@ impl GraphHttp {
     }
 }
 
-/// `https://graph.microsoft.com`: where a URL goes, without its path and query.
+/// `https://graph.microsoft.com`: where a URL goes, without its path and query, for messages.
 fn origin_of(url: &str) -> String {
     reqwest::Url::parse(url).map_or_else(
         |_| "the configured graph_url".to_owned(),

@@ -132,7 +132,6 @@ impl Graph {
                 client,
                 auth,
                 RetryPolicy::with_total_wait(config.max_retry_wait),
-                config.graph_url.as_str(),
             ),
             graph: config.graph_url.as_str().trim_end_matches('/').to_owned(),
             groups: config.groups.clone(),
@@ -204,18 +203,8 @@ impl Graph {
     /// nothing else: a partial round never leaves this function (Invariant 1).
     pub async fn fetch(&self, resume: &Resume) -> Result<Fetch, SourceError> {
         // A stored link elsewhere than graph_url (which changed since) is not followed with the
-        // token: that query starts over as a full round.
-        let stored = |link: &String| {
-            let here = self.http.is_graph(link);
-            if !here {
-                tracing::warn!(
-                    graph_url = %self.http.origin(),
-                    "a stored delta link leads elsewhere than [source] graph_url; that query reads everything again"
-                );
-            }
-            here
-        };
-        let users_link = resume.users_link.as_ref().filter(|l| stored(l));
+        // token: its round checks it and starts over as a full round (`delta::run`).
+        let users_link = resume.users_link.as_deref();
         let scoped =
             groups::resolve(&self.http, &self.graph, &self.groups, &resume.bindings).await?;
         let mut ids: Vec<String> = scoped.iter().map(|g| g.id.clone()).collect();
@@ -224,19 +213,14 @@ impl Graph {
         let group_rounds = async {
             let mut rounds = Vec::new();
             for chunk in ids.chunks(MAX_IDS_PER_QUERY) {
-                let link = resume
-                    .group_links
-                    .get(chunk)
-                    .filter(|l| stored(l))
-                    .map(String::as_str);
+                let link = resume.group_links.get(chunk).map(String::as_str);
                 let query = self.groups_query(chunk);
                 rounds.push(delta::groups_round(&self.http, chunk.to_vec(), &query, link).await?);
             }
             Ok::<_, SourceError>(rounds)
         };
         let users_query = self.users_query();
-        let users_round =
-            delta::users_round(&self.http, &users_query, users_link.map(String::as_str));
+        let users_round = delta::users_round(&self.http, &users_query, users_link);
         let (groups, users) = tokio::join!(group_rounds, users_round);
         let (groups, users) = (groups?, users?);
         let transitive = match self.members {

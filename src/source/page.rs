@@ -72,7 +72,9 @@ pub fn shorten(text: &str, max: usize) -> String {
 
 /// Checks a link Graph sent (`which`: `@odata.nextLink` or `@odata.deltaLink`) before
 /// anything follows or stores it: it must be an http(s) URL on the origin of `home` (the
-/// configured `graph_url`), since the bearer token goes wherever it points.
+/// configured `graph_url`), since the bearer token goes wherever it points. The one place that
+/// decides so: for the links on a page ([`Page::next_url`], [`Page::delta_url`]) and for a
+/// stored delta link before its round follows it (`delta.rs`); `http.rs` sends what it is given.
 pub fn check_link(which: &str, link: &str, home: &str) -> Result<(), String> {
     let home = reqwest::Url::parse(home).map(|u| u.origin());
     let url = reqwest::Url::parse(link).map_err(|err| {

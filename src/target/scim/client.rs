@@ -93,6 +93,35 @@ pub fn resource_id(resource: &Value) -> Option<&str> {
         .filter(|id| !id.trim().is_empty())
 }
 
+/// `{collection}/{id}` (`/Users/2819c223-7f76-453a-919d-413861904646`): the path of one
+/// resource, its id percent-encoded as one path segment, so that an id holding `/`, `?`, `#`,
+/// `%`, `;`, `+` or a space addresses that resource and no other. Only RFC 3986's unreserved
+/// characters and `@` and `:` are left as they are (an id that is an e-mail address or a URN
+/// reads the same as before). `Err` for an empty id (the collection itself) and for `.` and
+/// `..`, which every URL parser, reqwest's too, reads as "here" and "the parent", however they
+/// are encoded.
+pub fn resource_path(collection: &str, id: &str) -> Result<String, String> {
+    if matches!(id, "" | "." | "..") {
+        return Err(format!(
+            "the target's id {id:?} cannot address one resource in a URL path"
+        ));
+    }
+    let mut path = String::with_capacity(collection.len() + 1 + 3 * id.len());
+    path.push_str(collection);
+    path.push('/');
+    for byte in id.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~@:".contains(&byte) {
+            path.push(char::from(byte));
+        } else {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            path.push('%');
+            path.push(char::from(HEX[usize::from(byte >> 4)]));
+            path.push(char::from(HEX[usize::from(byte & 0xf)]));
+        }
+    }
+    Ok(path)
+}
+
 /// The HTTP side of the SCIM adapter.
 pub struct Client {
     http: reqwest::Client,

@@ -95,16 +95,13 @@ impl GroupIds {
         name: &str,
         body: &Value,
     ) -> Result<(), String> {
-        let reply = client
-            .send(Method::PATCH, &format!("/Groups/{id}"), &[], Some(body))
-            .await?;
+        let path = super::client::resource_path("/Groups", id)
+            .map_err(|why| format!("the group \"{name}\": {why}"))?;
+        let reply = client.send(Method::PATCH, &path, &[], Some(body)).await?;
         if reply.status.is_success() {
             Ok(())
         } else {
-            Err(format!(
-                "PATCH /Groups/{id} (\"{name}\"): {}",
-                reply.describe()
-            ))
+            Err(format!("PATCH {path} (\"{name}\"): {}", reply.describe()))
         }
     }
 }

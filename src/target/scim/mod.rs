@@ -12,6 +12,8 @@
 mod client;
 mod groups;
 pub mod patch;
+#[cfg(test)]
+mod tests;
 
 use futures_util::StreamExt;
 use reqwest::{Method, StatusCode};
@@ -195,20 +197,16 @@ impl ScimTarget {
                 change.user_name
             ));
         }
+        let path = user_path(change, &id)?;
         let mut replacement = body.clone();
         replacement["id"] = Value::String(id.clone());
         let reply = self
             .client
-            .send(
-                Method::PUT,
-                &format!("/Users/{id}"),
-                &[],
-                Some(&replacement),
-            )
+            .send(Method::PUT, &path, &[], Some(&replacement))
             .await?;
         if !reply.status.is_success() {
             return Err(format!(
-                "PUT /Users/{id} for {}: {}",
+                "PUT {path} for {}: {}",
                 change.user_name,
                 reply.describe()
             ));
@@ -220,17 +218,18 @@ impl ScimTarget {
         let id = target_id(change)?;
         let operations = patch::user_operations(delta, self.dialect, self.roles());
         if !operations.is_empty() {
+            let path = user_path(change, id)?;
             let body = patch::request(operations);
             let reply = self
                 .client
-                .send(Method::PATCH, &format!("/Users/{id}"), &[], Some(&body))
+                .send(Method::PATCH, &path, &[], Some(&body))
                 .await?;
             if reply.status == StatusCode::NOT_FOUND {
                 return Ok(Applied::Missing);
             }
             if !reply.status.is_success() {
                 return Err(format!(
-                    "PATCH /Users/{id} for {}: {}",
+                    "PATCH {path} for {}: {}",
                     change.user_name,
                     reply.describe()
                 ));
@@ -252,16 +251,16 @@ impl ScimTarget {
     }
 
     async fn deactivate(&self, change: &Change) -> Result<Applied, String> {
-        let id = target_id(change)?;
+        let path = user_path(change, target_id(change)?)?;
         let body = patch::request(vec![patch::active_operation(self.dialect, false)]);
         let reply = self
             .client
-            .send(Method::PATCH, &format!("/Users/{id}"), &[], Some(&body))
+            .send(Method::PATCH, &path, &[], Some(&body))
             .await?;
         match reply.status {
             s if s.is_success() || s == StatusCode::NOT_FOUND => Ok(Applied::Deactivated),
             _ => Err(format!(
-                "PATCH /Users/{id} (active = false) for {}: {}",
+                "PATCH {path} (active = false) for {}: {}",
                 change.user_name,
                 reply.describe()
             )),
@@ -269,15 +268,12 @@ impl ScimTarget {
     }
 
     async fn delete(&self, change: &Change) -> Result<Applied, String> {
-        let id = target_id(change)?;
-        let reply = self
-            .client
-            .send(Method::DELETE, &format!("/Users/{id}"), &[], None)
-            .await?;
+        let path = user_path(change, target_id(change)?)?;
+        let reply = self.client.send(Method::DELETE, &path, &[], None).await?;
         match reply.status {
             s if s.is_success() || s == StatusCode::NOT_FOUND => Ok(Applied::Deleted),
             _ => Err(format!(
-                "DELETE /Users/{id} for {}: {}",
+                "DELETE {path} for {}: {}",
                 change.user_name,
                 reply.describe()
             )),
@@ -374,7 +370,8 @@ impl ScimTarget {
                 std::collections::BTreeMap::from([("externalId".to_owned(), external_id.clone())]);
             return Ok(self.find(&only).await?.map(|(_, resource)| resource));
         }
-        let path = format!("/Users/{}", template.target_id);
+        let path = client::resource_path("/Users", &template.target_id)
+            .map_err(|why| format!("{}: {why}", template.user_name))?;
         let reply = self.client.send(Method::GET, &path, &[], None).await?;
         match reply.status {
             StatusCode::OK => Ok(reply.body),
@@ -391,6 +388,11 @@ fn target_id(change: &Change) -> Result<&str, String> {
             change.user_name
         )
     })
+}
+
+/// The path of the user `id` (the target's id of `change`'s user), or why it has none.
+fn user_path(change: &Change, id: &str) -> Result<String, String> {
+    client::resource_path("/Users", id).map_err(|why| format!("{}: {why}", change.user_name))
 }
 
 fn resource_id(reply: &Reply) -> Result<String, String> {
