@@ -363,7 +363,7 @@ async fn measure(users: usize, runs: usize) -> Summary {
         s.peers = clock.elapsed();
         s.peers_requests = requests;
         eprintln!(
-            "run {}: floor {:?} + {:?}; first {:?} (cpu {:?}, {:.0} MB); quiet {:?}; 100 changes {:?}; peers {:?} ({differences} differences)",
+            "run {}: floor {:?} + {:?}; first {:?} (cpu {:?}, {:.0} MB); quiet {:?} ({} evaluated); 100 changes {:?} ({} evaluated); peers {:?} ({differences} differences)",
             run + 1,
             s.floor_graph,
             s.floor_target,
@@ -371,7 +371,9 @@ async fn measure(users: usize, runs: usize) -> Summary {
             s.first_cpu,
             s.first_peak_mb,
             s.quiet,
+            quiet.evaluated,
             s.changed,
+            changed.evaluated,
             s.peers
         );
         samples.push(s);

@@ -449,14 +449,21 @@ fn links_and_bindings(
         .map(|g| (g.configured.as_str(), g.id.as_str()))
         .collect();
     let mut rebound = false;
+    let mut unchanged = BTreeSet::new();
     for entry in store.entries(TreeId::Bindings) {
         let (key, value) = entry?;
-        let now = std::str::from_utf8(&key).ok().and_then(|k| bindings.get(k));
-        if now.is_none_or(|id| id.as_bytes() != &*value) {
-            rebound = true;
-        }
-        if now.is_none() {
-            writes.remove(TreeId::Bindings, key);
+        let now = std::str::from_utf8(&key)
+            .ok()
+            .and_then(|k| bindings.get_key_value(k));
+        match now {
+            Some((k, id)) if id.as_bytes() == &*value => {
+                unchanged.insert(*k);
+            }
+            Some(_) => rebound = true,
+            None => {
+                rebound = true;
+                writes.remove(TreeId::Bindings, key);
+            }
         }
     }
     // A scope entry bound to another group, or no longer configured: whose scope that changes
@@ -464,8 +471,12 @@ fn links_and_bindings(
     if rebound {
         writes.evaluate_all();
     }
+    // Only what changed: 1,000 scoped groups rewritten every cycle would make every commit
+    // too large for one transaction.
     for (configured, id) in bindings {
-        writes.put(TreeId::Bindings, configured.as_bytes(), id.as_bytes());
+        if !unchanged.contains(configured) {
+            writes.put(TreeId::Bindings, configured.as_bytes(), id.as_bytes());
+        }
     }
     Ok(())
 }

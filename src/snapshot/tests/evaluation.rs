@@ -310,3 +310,21 @@ fn kept_verdicts_and_this_cycles_add_up_to_the_whole_tenants_totals() {
         totals(1, &[], &[])
     );
 }
+
+#[tokio::test]
+async fn unchanged_bindings_are_not_rewritten_so_a_quiet_commit_stays_one_transaction() {
+    // Found by the harness: with 1,000 scoped groups every commit rewrote 1,000 bindings, was
+    // staged, and so made every cycle evaluate everyone.
+    let (_dir, snapshot) = evaluated_snapshot().await;
+    // Room for the two links a quiet commit writes, not for the two bindings as well.
+    set_options(&snapshot, Some(2), None);
+    snapshot
+        .commit(&incremental(&[], &[], g1_g2(vec![])))
+        .expect("commits");
+    assert_eq!(marked(&snapshot), Evaluate::Users(set(&[])));
+    assert_eq!(
+        snapshot.scope_bindings().expect("reads").len(),
+        2,
+        "the bindings are kept"
+    );
+}

@@ -76,7 +76,6 @@ fn an_interrupted_staged_commit_drops_the_links_and_the_next_full_round_repairs_
         TreeId::Members,
         TreeId::Transitive,
         TreeId::Gone,
-        TreeId::Bindings,
     ];
     for fail_at in trees {
         let dir = tempfile::tempdir().expect("a temporary directory");
