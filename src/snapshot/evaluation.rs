@@ -24,6 +24,7 @@ use super::layout::{self, TreeId};
 use super::{Snapshot, SnapshotError, SourceState};
 use crate::plan::PushedUser;
 use crate::rules::{RuleError, Verdict};
+use crate::source::MemberKind;
 
 /// The users a cycle's rules evaluate.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +45,10 @@ impl Evaluate {
     }
 }
 
+/// Keys written per batch when everyone is evaluated: sled holds every key of a batch in
+/// memory until it is applied (some 3 KB each).
+const BATCH_WRITES: usize = 10_000;
+
 /// What the rules say of the whole tenant, the users not evaluated this cycle included.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Totals {
@@ -52,9 +57,6 @@ pub struct Totals {
     pub errors: Vec<RuleError>,
     pub unmapped_departments: BTreeSet<String>,
 }
-
-/// Verdicts written per batch when everyone is evaluated.
-const VERDICT_BATCH: usize = 10_000;
 
 impl Snapshot {
     /// Whom this cycle's rules evaluate, for the configuration whose fingerprint is
@@ -126,16 +128,15 @@ impl Snapshot {
             ..Totals::default()
         };
         if let Evaluate::Users(ids) = evaluated {
+            let replaced = self
+                .buckets(ids)?
+                .values()
+                .map(|(_, gone)| gone)
+                .sum::<usize>();
+            totals.in_scope += self.in_scope()?.saturating_sub(replaced);
             let tree = self.store.tree(TreeId::Verdicts);
-            let read = self.store.storage("read");
-            let kept = self.in_scope()?;
-            let mut replaced = 0;
-            for id in ids {
-                replaced += usize::from(self.verdict(id)?.is_some_and(|v| v.wanted()));
-            }
-            totals.in_scope += kept.saturating_sub(replaced);
             for entry in tree.scan_prefix(layout::ERROR_PREFIX) {
-                let (key, value) = entry.map_err(&read)?;
+                let (key, value) = entry.map_err(self.store.storage("read"))?;
                 let id = &key[layout::ERROR_PREFIX.len()..];
                 if std::str::from_utf8(id).is_ok_and(|id| !ids.contains(id)) {
                     let error = layout::decode_json(&value)
@@ -153,6 +154,39 @@ impl Snapshot {
         let departments = new.filter_map(|v| v.unmapped_department.clone());
         totals.unmapped_departments.extend(departments);
         Ok(totals)
+    }
+
+    /// The `s:` buckets holding `ids`, with the users kept in each less `ids`, and how many of
+    /// `ids` each held.
+    fn buckets(
+        &self,
+        ids: &BTreeSet<String>,
+    ) -> Result<BTreeMap<Vec<u8>, (BTreeSet<String>, usize)>, SnapshotError> {
+        let mut buckets: BTreeMap<Vec<u8>, (BTreeSet<String>, usize)> = BTreeMap::new();
+        for id in ids {
+            let key = layout::bucket_key(id);
+            if !buckets.contains_key(&key) {
+                let kept = match self.store.get(TreeId::Verdicts, &key)? {
+                    None => BTreeSet::new(),
+                    Some(value) => layout::decode_member_refs(&value)
+                        .ok_or_else(|| {
+                            let why = std::io::Error::new(
+                                std::io::ErrorKind::InvalidData,
+                                "not a list of ids",
+                            );
+                            self.store.damaged("verdicts bucket", why)
+                        })?
+                        .into_iter()
+                        .map(|(id, _)| id.to_owned())
+                        .collect(),
+                };
+                buckets.insert(key.clone(), (kept, 0));
+            }
+            if let Some((kept, gone)) = buckets.get_mut(&key) {
+                *gone += usize::from(kept.remove(id));
+            }
+        }
+        Ok(buckets)
     }
 
     /// The unmapped departments kept for users other than `ids`: one step per department,
@@ -187,17 +221,6 @@ impl Snapshot {
         Ok(departments)
     }
 
-    /// The verdict kept for `id`, if it was in scope.
-    fn verdict(&self, id: &str) -> Result<Option<Verdict>, SnapshotError> {
-        let key = layout::prefixed(layout::VERDICT_PREFIX, id);
-        let Some(value) = self.store.get(TreeId::Verdicts, &key)? else {
-            return Ok(None);
-        };
-        let verdict =
-            layout::decode_json(&value).map_err(|e| self.store.damaged("verdicts entry", e))?;
-        Ok(Some(verdict))
-    }
-
     /// Users in scope that the rules want in the target, as kept.
     fn in_scope(&self) -> Result<usize, SnapshotError> {
         match self.store.get(TreeId::Verdicts, layout::IN_SCOPE_KEY)? {
@@ -222,34 +245,72 @@ impl Snapshot {
     ) -> Result<(), SnapshotError> {
         let tree = self.store.tree(TreeId::Verdicts);
         let write = self.store.storage("write to");
-        let mut in_scope = match evaluated {
+        let mut batch = sled::Batch::default();
+        let mut buckets = match evaluated {
             Evaluate::All => {
                 let meta = self.store.tree(TreeId::Meta);
                 meta.remove(layout::EVALUATED_KEY).map_err(&write)?;
                 tree.clear().map_err(&write)?;
-                0
+                BTreeMap::new()
             }
-            Evaluate::Users(_) => self.in_scope()?,
-        };
-        let mut batch = sled::Batch::default();
-        if let Evaluate::Users(ids) = evaluated {
-            for id in ids {
-                if let Some(old) = self.verdict(id)? {
-                    remove_verdict(&mut batch, id, &old);
-                    in_scope = in_scope.saturating_sub(usize::from(old.wanted()));
+            Evaluate::Users(ids) => {
+                for id in ids {
+                    batch.remove(layout::prefixed(layout::ERROR_PREFIX, id));
+                    let unmapped = layout::prefixed(layout::UNMAPPED_PREFIX, id);
+                    let read = self.store.storage("read");
+                    if let Some(department) = tree.get(&unmapped).map_err(read)? {
+                        let department = String::from_utf8_lossy(&department);
+                        if let Some(key) = layout::department_key(&department, id) {
+                            batch.remove(key);
+                        }
+                        batch.remove(unmapped);
+                    }
                 }
+                self.buckets(ids)?
             }
-        }
-        let mut pending = 0;
+        };
+        let mut written = 0;
         for (id, verdict) in verdicts {
-            insert_verdict(&mut batch, id, verdict);
-            in_scope += usize::from(verdict.wanted());
-            pending += 1;
-            if pending == VERDICT_BATCH && *evaluated == Evaluate::All {
+            if verdict.wanted() {
+                let bucket = buckets.entry(layout::bucket_key(id)).or_default();
+                bucket.0.insert(id.clone());
+            }
+            if let Some(error) = &verdict.error {
+                batch.insert(
+                    layout::prefixed(layout::ERROR_PREFIX, id),
+                    layout::json(error),
+                );
+                written += 1;
+            }
+            let unmapped = verdict.unmapped_department.as_deref();
+            if let Some((department, key)) =
+                unmapped.and_then(|d| Some((d, layout::department_key(d, id)?)))
+            {
+                batch.insert(key, &[][..]);
+                let at = layout::prefixed(layout::UNMAPPED_PREFIX, id);
+                batch.insert(at, department.as_bytes());
+                written += 2;
+            }
+            if written >= BATCH_WRITES && *evaluated == Evaluate::All {
                 // Not one atomic batch: the fingerprint is gone until everything is written.
                 tree.apply_batch(std::mem::take(&mut batch))
                     .map_err(&write)?;
-                pending = 0;
+                written = 0;
+            }
+        }
+        let wanted = verdicts.values().filter(|v| v.wanted()).count();
+        let in_scope = match evaluated {
+            Evaluate::All => wanted,
+            Evaluate::Users(_) => {
+                let gone: usize = buckets.values().map(|(_, gone)| gone).sum();
+                self.in_scope()?.saturating_sub(gone) + wanted
+            }
+        };
+        for (key, (ids, _)) in buckets {
+            let ids = ids.iter().map(|id| (id.as_str(), MemberKind::User));
+            match layout::encode_members(ids) {
+                Some(value) if value.len() > 4 => batch.insert(key, value),
+                _ => batch.remove(key),
             }
         }
         let count = (in_scope as u64).to_be_bytes();
@@ -289,37 +350,5 @@ impl Snapshot {
                 .map_err(&write)?;
         }
         self.flush().await
-    }
-}
-
-fn insert_verdict(batch: &mut sled::Batch, id: &str, verdict: &Verdict) {
-    batch.insert(
-        layout::prefixed(layout::VERDICT_PREFIX, id),
-        layout::json(verdict),
-    );
-    if let Some(error) = &verdict.error {
-        batch.insert(
-            layout::prefixed(layout::ERROR_PREFIX, id),
-            layout::json(error),
-        );
-    }
-    if let Some(key) = verdict
-        .unmapped_department
-        .as_deref()
-        .and_then(|d| layout::department_key(d, id))
-    {
-        batch.insert(key, &[][..]);
-    }
-}
-
-fn remove_verdict(batch: &mut sled::Batch, id: &str, verdict: &Verdict) {
-    batch.remove(layout::prefixed(layout::VERDICT_PREFIX, id));
-    batch.remove(layout::prefixed(layout::ERROR_PREFIX, id));
-    if let Some(key) = verdict
-        .unmapped_department
-        .as_deref()
-        .and_then(|d| layout::department_key(d, id))
-    {
-        batch.remove(key);
     }
 }

@@ -31,12 +31,14 @@
 //!   configuration the rules last ran over everyone with) it lets a cycle evaluate only those
 //!   users. Added within schema 1: an older snapshot has no fingerprint, so its next cycle
 //!   evaluates everyone;
-//! - `verdicts`: what the rules said of each user in scope, for the totals a cycle reports:
-//!   `u:` + user id → JSON [`Verdict`](crate::rules::Verdict); `e:` + user id → the same, for
-//!   users with a rule error only; `d:` + u32 big-endian length of the Entra department ‖ the department ‖ user id →
-//!   empty, for users
-//!   whose department no alias maps; [`IN_SCOPE_KEY`] → u64 big-endian count of the `u:` entries
-//!   of users the rules want in the target (not held by a rule error).
+//! - `verdicts`: what the rules said of the users in scope, for the totals a cycle reports: `s:` +
+//!   the first [`BUCKET_BYTES`] bytes of a user id → the users in scope whom the rules want in
+//!   the target (not held by a rule error) with ids starting so, as a member list (a few thousand
+//!   keys for the whole tenant: sled costs some 3 KB of memory per key written, so not one per
+//!   user); `e:` + user id → JSON [`RuleError`](crate::rules::RuleError), for users with one;
+//!   `x:` + user id → the user's Entra department, and `d:` + u32 big-endian length of that
+//!   department ‖ the department ‖ user id → empty, for users whose department no alias maps;
+//!   [`IN_SCOPE_KEY`] → u64 big-endian count of the users in the `s:` lists.
 
 use std::io;
 
@@ -57,9 +59,12 @@ pub(super) const GROUP_LINK_PREFIX: &[u8] = b"groups:";
 pub(super) const EVALUATED_KEY: &[u8] = b"evaluated";
 /// `verdicts`: how many users are in scope (the count of `u:` entries).
 pub(super) const IN_SCOPE_KEY: &[u8] = b"#in_scope";
-pub(super) const VERDICT_PREFIX: &[u8] = b"u:";
+pub(super) const BUCKET_PREFIX: &[u8] = b"s:";
 pub(super) const ERROR_PREFIX: &[u8] = b"e:";
+pub(super) const UNMAPPED_PREFIX: &[u8] = b"x:";
 pub(super) const DEPARTMENT_PREFIX: &[u8] = b"d:";
+/// How many leading bytes of a user id name its `s:` bucket: some 4,000 buckets of GUIDs.
+pub(super) const BUCKET_BYTES: usize = 3;
 
 /// The trees of the snapshot, in a fixed order (their index in [`TreeId::ALL`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -239,6 +244,12 @@ pub(super) fn decode_counts(value: &[u8]) -> Option<Counts> {
 /// A key of `verdicts`: `prefix` + `id`.
 pub(super) fn prefixed(prefix: &[u8], id: &str) -> Vec<u8> {
     [prefix, id.as_bytes()].concat()
+}
+
+/// The `verdicts` key of the bucket holding `id`.
+pub(super) fn bucket_key(id: &str) -> Vec<u8> {
+    let bytes = id.as_bytes();
+    [BUCKET_PREFIX, &bytes[..bytes.len().min(BUCKET_BYTES)]].concat()
 }
 
 /// The `verdicts` key of a user whose Entra department no alias maps, or with `id` empty the
