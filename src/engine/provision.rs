@@ -82,9 +82,9 @@ pub(super) async fn provision(
     // A user whose last write may still land gets nothing new this cycle.
     plan.changes.retain(|c| !unresolved.contains(&c.id));
     let totals = match &scope {
-        Scope::Cycle { evaluate, .. } => snapshot.totals(evaluate, &outcome.verdicts)?,
+        Scope::Cycle { evaluate, .. } => snapshot.totals(evaluate, &outcome)?,
         // Only the named users: their own totals.
-        Scope::OnDemand(_) => snapshot.totals(&Evaluate::All, &outcome.verdicts)?,
+        Scope::OnDemand(_) => snapshot.totals(&Evaluate::All, &outcome)?,
     };
     let mut report = CycleReport {
         read,
@@ -114,7 +114,7 @@ pub(super) async fn provision(
         _ => None,
     };
     if let Some(evaluate) = keep {
-        snapshot.keep_verdicts(evaluate, &outcome.verdicts)?;
+        snapshot.keep_verdicts(evaluate, &outcome)?;
     }
     drop(outcome);
     // The one place that decides whether anything is written (Invariant 7).

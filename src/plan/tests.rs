@@ -38,7 +38,7 @@ fn outcome(users: Vec<DesiredUser>) -> Outcome {
         held: BTreeSet::new(),
         unmapped: Unmapped::default(),
         aliases: Vec::new(),
-        verdicts: BTreeMap::new(),
+        unmapped_by_user: BTreeMap::new(),
     }
 }
 

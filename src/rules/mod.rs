@@ -103,36 +103,6 @@ pub struct RuleError {
     pub message: String,
 }
 
-/// What the rules said of one user in scope beyond its desired state: kept in the snapshot
-/// between cycles, so that a cycle which evaluates only the users that changed still reports
-/// the totals of the whole tenant.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub struct Verdict {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<RuleError>,
-    /// The user's Entra department, when departments are configured and no alias maps it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unmapped_department: Option<String>,
-}
-
-impl Verdict {
-    /// True when the rules want the user in the target: in scope, and not held by a rule error.
-    pub fn wanted(&self) -> bool {
-        self.error.as_ref().is_none_or(|e| !e.kind.holds())
-    }
-}
-
-impl RuleErrorKind {
-    /// True when the error keeps the user from being created, changed or removed at all.
-    pub fn holds(self) -> bool {
-        matches!(
-            self,
-            RuleErrorKind::NoMainMembership | RuleErrorKind::NoUserName
-        )
-    }
-}
-
 /// What no alias maps: for `entrasync status`, as Stratsys lists "unmapped aliases".
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -182,8 +152,8 @@ pub struct Outcome {
     pub unmapped: Unmapped,
     /// Every permission alias, by priority then alias.
     pub aliases: Vec<AliasStatus>,
-    /// Every evaluated user in scope (held ones too), by Entra object id.
-    pub verdicts: BTreeMap<String, Verdict>,
+    /// Evaluated users in scope whose Entra department no alias maps: id → that department.
+    pub unmapped_by_user: BTreeMap<String, String>,
 }
 
 /// Applies the rules to the source state: to every user in `state.users`, which may be all of
@@ -200,7 +170,6 @@ pub fn evaluate(state: &SourceState, config: &RulesConfig, membership: Membershi
         if !scope::in_scope(user, &groups, config) {
             continue;
         }
-        let verdict = outcome.verdicts.entry(id.clone()).or_default();
         let upn = user.user_principal_name.clone();
         let mut error = |kind: RuleErrorKind, message: String| {
             let error = RuleError {
@@ -209,8 +178,7 @@ pub fn evaluate(state: &SourceState, config: &RulesConfig, membership: Membershi
                 kind,
                 message,
             };
-            outcome.errors.push(error.clone());
-            verdict.error = Some(error);
+            outcome.errors.push(error);
         };
         let Some(permissions) = permissions::of(id, &groups, config) else {
             error(
@@ -245,7 +213,7 @@ pub fn evaluate(state: &SourceState, config: &RulesConfig, membership: Membershi
         }
         if let Some(value) = unmapped {
             outcome.unmapped.departments.insert(value.clone());
-            verdict.unmapped_department = Some(value);
+            outcome.unmapped_by_user.insert(id.clone(), value);
         }
         outcome.desired.insert(
             id.clone(),

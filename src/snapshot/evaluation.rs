@@ -23,7 +23,7 @@ use sled::IVec;
 use super::layout::{self, TreeId};
 use super::{Snapshot, SnapshotError, SourceState};
 use crate::plan::PushedUser;
-use crate::rules::{RuleError, Verdict};
+use crate::rules::{Outcome, RuleError};
 use crate::source::MemberKind;
 
 /// The users a cycle's rules evaluate.
@@ -48,6 +48,9 @@ impl Evaluate {
 /// Keys written per batch when everyone is evaluated: sled holds every key of a batch in
 /// memory until it is applied (some 3 KB each).
 const BATCH_WRITES: usize = 10_000;
+
+/// `s:` bucket key → the users in it, and how many were taken out.
+type Buckets = BTreeMap<Vec<u8>, (BTreeSet<String>, usize)>;
 
 /// What the rules say of the whole tenant, the users not evaluated this cycle included.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -116,15 +119,11 @@ impl Snapshot {
         Ok(pushed)
     }
 
-    /// The totals once `verdicts` (every evaluated user in scope) replaces what is kept for the
-    /// users `evaluated` covers. Reads; writes nothing (a dry run reports them too).
-    pub fn totals(
-        &self,
-        evaluated: &Evaluate,
-        verdicts: &BTreeMap<String, Verdict>,
-    ) -> Result<Totals, SnapshotError> {
+    /// The totals once what `outcome` says of the evaluated users replaces what is kept for
+    /// the users `evaluated` covers. Reads; writes nothing (a dry run reports them too).
+    pub fn totals(&self, evaluated: &Evaluate, outcome: &Outcome) -> Result<Totals, SnapshotError> {
         let mut totals = Totals {
-            in_scope: verdicts.values().filter(|v| v.wanted()).count(),
+            in_scope: outcome.desired.len(),
             ..Totals::default()
         };
         if let Evaluate::Users(ids) = evaluated {
@@ -146,23 +145,17 @@ impl Snapshot {
             }
             totals.unmapped_departments = self.kept_departments(ids)?;
         }
-        let new = verdicts.values();
-        totals
-            .errors
-            .extend(new.clone().filter_map(|v| v.error.clone()));
+        totals.errors.extend(outcome.errors.iter().cloned());
         totals.errors.sort();
-        let departments = new.filter_map(|v| v.unmapped_department.clone());
+        let departments = outcome.unmapped_by_user.values().cloned();
         totals.unmapped_departments.extend(departments);
         Ok(totals)
     }
 
     /// The `s:` buckets holding `ids`, with the users kept in each less `ids`, and how many of
     /// `ids` each held.
-    fn buckets(
-        &self,
-        ids: &BTreeSet<String>,
-    ) -> Result<BTreeMap<Vec<u8>, (BTreeSet<String>, usize)>, SnapshotError> {
-        let mut buckets: BTreeMap<Vec<u8>, (BTreeSet<String>, usize)> = BTreeMap::new();
+    fn buckets(&self, ids: &BTreeSet<String>) -> Result<Buckets, SnapshotError> {
+        let mut buckets = Buckets::new();
         for id in ids {
             let key = layout::bucket_key(id);
             if !buckets.contains_key(&key) {
@@ -235,13 +228,14 @@ impl Snapshot {
         }
     }
 
-    /// Keeps `verdicts` (every evaluated user in scope) in place of what was kept for the users
-    /// `evaluated` covers. Evaluating everyone first forgets the fingerprint (see the module
-    /// comment); the caller stores it again with [`Snapshot::evaluated`].
+    /// Keeps what `outcome` says of the evaluated users (who is wanted in the target, rule
+    /// errors, unmapped departments) in place of what was kept for the users `evaluated`
+    /// covers. Evaluating everyone first forgets the fingerprint (see the module comment); the
+    /// caller stores it again with [`Snapshot::evaluated`].
     pub fn keep_verdicts(
         &self,
         evaluated: &Evaluate,
-        verdicts: &BTreeMap<String, Verdict>,
+        outcome: &Outcome,
     ) -> Result<(), SnapshotError> {
         let tree = self.store.tree(TreeId::Verdicts);
         let write = self.store.storage("write to");
@@ -269,36 +263,34 @@ impl Snapshot {
                 self.buckets(ids)?
             }
         };
-        let mut written = 0;
-        for (id, verdict) in verdicts {
-            if verdict.wanted() {
-                let bucket = buckets.entry(layout::bucket_key(id)).or_default();
-                bucket.0.insert(id.clone());
-            }
-            if let Some(error) = &verdict.error {
-                batch.insert(
-                    layout::prefixed(layout::ERROR_PREFIX, id),
-                    layout::json(error),
-                );
-                written += 1;
-            }
-            let unmapped = verdict.unmapped_department.as_deref();
-            if let Some((department, key)) =
-                unmapped.and_then(|d| Some((d, layout::department_key(d, id)?)))
-            {
-                batch.insert(key, &[][..]);
+        for id in outcome.desired.keys() {
+            let bucket = buckets.entry(layout::bucket_key(id)).or_default();
+            bucket.0.insert(id.clone());
+        }
+        let errors = outcome.errors.iter().map(|e| {
+            let key = layout::prefixed(layout::ERROR_PREFIX, &e.user_id);
+            (key, layout::json(e))
+        });
+        let unmapped = outcome
+            .unmapped_by_user
+            .iter()
+            .flat_map(|(id, department)| {
                 let at = layout::prefixed(layout::UNMAPPED_PREFIX, id);
-                batch.insert(at, department.as_bytes());
-                written += 2;
-            }
-            if written >= BATCH_WRITES && *evaluated == Evaluate::All {
+                let key = layout::department_key(department, id);
+                [
+                    Some((at, department.as_bytes().to_vec())),
+                    key.map(|k| (k, Vec::new())),
+                ]
+            });
+        for (written, (key, value)) in errors.chain(unmapped.flatten()).enumerate() {
+            batch.insert(key, value);
+            if written % BATCH_WRITES == BATCH_WRITES - 1 && *evaluated == Evaluate::All {
                 // Not one atomic batch: the fingerprint is gone until everything is written.
                 tree.apply_batch(std::mem::take(&mut batch))
                     .map_err(&write)?;
-                written = 0;
             }
         }
-        let wanted = verdicts.values().filter(|v| v.wanted()).count();
+        let wanted = outcome.desired.len();
         let in_scope = match evaluated {
             Evaluate::All => wanted,
             Evaluate::Users(_) => {

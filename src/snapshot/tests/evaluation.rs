@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
-use crate::rules::{RuleError, RuleErrorKind, Verdict};
+use crate::rules::{DepartmentChoice, DesiredUser, Outcome, RuleError, RuleErrorKind};
 use crate::snapshot::{Evaluate, Totals};
 use crate::source::{Removal, RoundKind};
 
@@ -221,17 +221,34 @@ fn error(id: &str, kind: RuleErrorKind) -> RuleError {
     }
 }
 
-fn verdicts(entries: &[(&str, Option<RuleErrorKind>, Option<&str>)]) -> BTreeMap<String, Verdict> {
-    entries
-        .iter()
-        .map(|(id, kind, department)| {
-            let verdict = Verdict {
-                error: kind.map(|k| error(id, k)),
-                unmapped_department: department.map(str::to_owned),
+/// What the rules said of some users: (id, error, unmapped department); a user is wanted in
+/// the target unless its error holds it.
+fn outcome(entries: &[(&str, Option<RuleErrorKind>, Option<&str>)]) -> Outcome {
+    let mut outcome = Outcome::default();
+    for (id, kind, department) in entries {
+        let held = matches!(
+            kind,
+            Some(RuleErrorKind::NoMainMembership | RuleErrorKind::NoUserName)
+        );
+        if !held {
+            let desired = DesiredUser {
+                id: (*id).to_owned(),
+                user_name: format!("{id}@contoso.com"),
+                attributes: BTreeMap::new(),
+                permissions: Vec::new(),
+                department: DepartmentChoice::NotSent,
             };
-            ((*id).to_owned(), verdict)
-        })
-        .collect()
+            outcome.desired.insert((*id).to_owned(), desired);
+        }
+        outcome.errors.extend(kind.map(|k| error(id, k)));
+        if let Some(department) = department {
+            let department = (*department).to_owned();
+            outcome
+                .unmapped_by_user
+                .insert((*id).to_owned(), department);
+        }
+    }
+    outcome
 }
 
 fn totals(in_scope: usize, errors: &[(&str, RuleErrorKind)], departments: &[&str]) -> Totals {
@@ -249,7 +266,7 @@ fn kept_verdicts_and_this_cycles_add_up_to_the_whole_tenants_totals() {
     use RuleErrorKind::{NoDepartment, NoMainMembership};
     let (_dir, snapshot) = fresh();
     // Everyone: a is held, b and c have a department no alias maps ("X", "X\0y" apart), d not.
-    let all = verdicts(&[
+    let all = outcome(&[
         ("a", Some(NoMainMembership), None),
         ("b", Some(NoDepartment), Some("X")),
         ("c", None, Some("X\0y")),
@@ -266,7 +283,7 @@ fn kept_verdicts_and_this_cycles_add_up_to_the_whole_tenants_totals() {
     );
     snapshot.keep_verdicts(&Evaluate::All, &all).expect("keeps");
     let nobody = Evaluate::Users(set(&[]));
-    let none = BTreeMap::new();
+    let none = Outcome::default();
     assert_eq!(
         snapshot.totals(&nobody, &none).expect("reads"),
         expected,
@@ -275,7 +292,7 @@ fn kept_verdicts_and_this_cycles_add_up_to_the_whole_tenants_totals() {
 
     // b is fixed, c leaves scope, e joins held: a dry run's totals, then the same once kept.
     let some = Evaluate::Users(set(&["b", "c", "e"]));
-    let now = verdicts(&[("b", None, None), ("e", Some(NoMainMembership), Some("Z"))]);
+    let now = outcome(&[("b", None, None), ("e", Some(NoMainMembership), Some("Z"))]);
     let after = totals(
         2,
         &[("a", NoMainMembership), ("e", NoMainMembership)],
@@ -301,7 +318,7 @@ fn kept_verdicts_and_this_cycles_add_up_to_the_whole_tenants_totals() {
     );
 
     // Everyone again: what was kept before is gone.
-    let fresh_all = verdicts(&[("d", None, None)]);
+    let fresh_all = outcome(&[("d", None, None)]);
     snapshot
         .keep_verdicts(&Evaluate::All, &fresh_all)
         .expect("keeps");
