@@ -78,23 +78,28 @@ pub(super) async fn provision(
     let evaluated = state.users.len();
     // The whole source state is not needed past the rules: free it before the plan and apply.
     drop(state);
-    let mut plan = plan::plan(&outcome, &pushed, &gone, &policy(config, options));
-    // A user whose last write may still land gets nothing new this cycle.
-    plan.changes.retain(|c| !unresolved.contains(&c.id));
     let totals = match &scope {
         Scope::Cycle { evaluate, .. } => snapshot.totals(evaluate, &outcome)?,
         // Only the named users: their own totals.
         Scope::OnDemand(_) => snapshot.totals(&Evaluate::All, &outcome)?,
     };
+    if let (Scope::Cycle { evaluate, .. }, Some(_)) = (&scope, writing) {
+        snapshot.keep_verdicts(evaluate, &outcome)?;
+    }
+    let unmapped = Unmapped {
+        departments: totals.unmapped_departments,
+        groups: std::mem::take(&mut outcome.unmapped.groups),
+    };
+    // The plan takes the outcome: creates carry the desired attributes on, not a copy.
+    let mut plan = plan::plan(outcome, &pushed, &gone, &policy(config, options));
+    // A user whose last write may still land gets nothing new this cycle.
+    plan.changes.retain(|c| !unresolved.contains(&c.id));
     let mut report = CycleReport {
         read,
         in_scope: totals.in_scope,
         evaluated,
         rule_errors: totals.errors,
-        unmapped: Unmapped {
-            departments: totals.unmapped_departments,
-            groups: std::mem::take(&mut outcome.unmapped.groups),
-        },
+        unmapped,
         plan: PlanCounts::of(&plan),
         changes: Vec::new(),
         table: lines(&plan.changes, &pushed),
@@ -109,14 +114,6 @@ pub(super) async fn provision(
         exit_status: 0,
     };
     log_plan(&report, config);
-    let keep = match (&scope, writing) {
-        (Scope::Cycle { evaluate, .. }, Some(_)) => Some(evaluate),
-        _ => None,
-    };
-    if let Some(evaluate) = keep {
-        snapshot.keep_verdicts(evaluate, &outcome)?;
-    }
-    drop(outcome);
     // The one place that decides whether anything is written (Invariant 7).
     let Some(target) = writing else {
         report.changes = plan.changes;

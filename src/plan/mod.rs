@@ -173,9 +173,10 @@ impl Plan {
 }
 
 /// The plan from the rules' outcome, the pushed state and what the snapshot knows of removed
-/// users (`gone`: Entra id → why).
+/// users (`gone`: Entra id → why). Takes the outcome: a create carries the desired user's
+/// attributes on, rather than a copy of them (a first cycle plans a create per user).
 pub fn plan(
-    outcome: &Outcome,
+    outcome: Outcome,
     pushed: &BTreeMap<String, PushedUser>,
     gone: &BTreeMap<String, Removal>,
     policy: &Policy,
@@ -183,34 +184,31 @@ pub fn plan(
     let excluded = |user_name: &str| policy.exclude.contains(&user_name.to_lowercase());
     let mut changes = Vec::new();
     let mut not_created = Vec::new();
-    for (id, desired) in &outcome.desired {
-        if excluded(&desired.user_name) {
-            continue;
-        }
-        match pushed.get(id) {
+    let mut wanted = BTreeSet::new();
+    for (id, desired) in outcome.desired {
+        let change = match pushed.get(&id) {
+            _ if excluded(&desired.user_name) => None,
             None if desired.department == DepartmentChoice::Unchanged => {
                 not_created.push(id.clone());
+                None
             }
-            None => changes.push(create(desired)),
-            Some(before) if excluded(&before.user_name) => {}
+            None => Some(create(desired)),
+            Some(before) if excluded(&before.user_name) => None,
             Some(before) => {
-                let delta = diff::delta(desired, before, &policy.managed);
-                if !delta.is_empty() {
-                    changes.push(Change {
-                        id: id.clone(),
-                        user_name: desired.user_name.clone(),
-                        target_id: Some(before.target_id.clone()),
-                        operation: Operation::Update { delta },
-                    });
-                }
+                let delta = diff::delta(&desired, before, &policy.managed);
+                (!delta.is_empty()).then(|| Change {
+                    id: id.clone(),
+                    user_name: desired.user_name,
+                    target_id: Some(before.target_id.clone()),
+                    operation: Operation::Update { delta },
+                })
             }
-        }
+        };
+        changes.extend(change);
+        wanted.insert(id);
     }
     for (id, before) in pushed {
-        if outcome.desired.contains_key(id)
-            || outcome.held.contains(id)
-            || excluded(&before.user_name)
-        {
+        if wanted.contains(id) || outcome.held.contains(id) || excluded(&before.user_name) {
             continue;
         }
         if let Some(change) = deprovision(id, before, gone.get(id).copied(), policy.when) {
@@ -232,7 +230,7 @@ pub fn plan(
         changes = keep;
         held = hold;
     }
-    let mut errors = outcome.errors.clone();
+    let mut errors = outcome.errors;
     errors.sort();
     Plan {
         changes,
@@ -242,15 +240,16 @@ pub fn plan(
     }
 }
 
-fn create(desired: &DesiredUser) -> Change {
+fn create(desired: DesiredUser) -> Change {
+    let department = diff::department_of(&desired.department);
     Change {
-        id: desired.id.clone(),
-        user_name: desired.user_name.clone(),
+        id: desired.id,
+        user_name: desired.user_name,
         target_id: None,
         operation: Operation::Create {
-            attributes: desired.attributes.clone(),
-            permissions: desired.permissions.clone(),
-            department: diff::department_of(&desired.department),
+            attributes: desired.attributes,
+            permissions: desired.permissions,
+            department,
         },
     }
 }

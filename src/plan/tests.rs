@@ -87,7 +87,7 @@ fn only_delta(plan: &Plan) -> &Delta {
 fn a_first_cycle_creates_everyone_in_user_name_order() {
     let users = vec![desired("2", "bo"), desired("1", "Cy"), desired("3", "al")];
     let plan = plan(
-        &outcome(users),
+        outcome(users),
         &BTreeMap::new(),
         &BTreeMap::new(),
         &policy(WhenLeaving::Deactivate),
@@ -112,7 +112,7 @@ fn nothing_changed_plans_nothing() {
     let (a, b) = (desired("1", "al"), desired("2", "bo"));
     let pushed = pushed(&[&a, &b]);
     let plan = plan(
-        &outcome(vec![a, b]),
+        outcome(vec![a, b]),
         &pushed,
         &BTreeMap::new(),
         &policy(WhenLeaving::Deactivate),
@@ -182,7 +182,7 @@ fn an_update_carries_only_what_changed() {
         edit(&mut user, &mut before);
         let pushed = [(user.id.clone(), before)].into_iter().collect();
         let plan = plan(
-            &outcome(vec![user]),
+            outcome(vec![user]),
             &pushed,
             &BTreeMap::new(),
             &policy(WhenLeaving::Deactivate),
@@ -207,7 +207,7 @@ fn a_new_user_without_a_department_is_not_created() {
         message: "No standard department defined".into(),
     });
     let plan = plan(
-        &rules,
+        rules,
         &BTreeMap::new(),
         &BTreeMap::new(),
         &policy(WhenLeaving::Deactivate),
@@ -249,7 +249,7 @@ fn leaving_scope_follows_the_policy_and_the_evidence() {
         before.active = active;
         let pushed = [(user.id.clone(), before)].into_iter().collect();
         let gone = removal.map(|r| ("1".to_owned(), r)).into_iter().collect();
-        let plan = plan(&outcome(vec![]), &pushed, &gone, &policy(when));
+        let plan = plan(outcome(vec![]), &pushed, &gone, &policy(when));
         assert_eq!(
             words(&plan),
             expected,
@@ -265,7 +265,7 @@ fn coming_back_into_scope_reactivates() {
     before.active = false;
     let pushed = [(user.id.clone(), before)].into_iter().collect();
     let plan = plan(
-        &outcome(vec![user]),
+        outcome(vec![user]),
         &pushed,
         &BTreeMap::new(),
         &policy(WhenLeaving::Deactivate),
@@ -281,7 +281,7 @@ fn a_held_user_is_never_deprovisioned_and_an_excluded_one_never_touched() {
     rules.held.insert("1".into());
     let mut policy = policy(WhenLeaving::Delete);
     policy.exclude = ["bo@contoso.com".to_owned(), "cy@contoso.com".to_owned()].into();
-    let plan = plan(&rules, &pushed, &BTreeMap::new(), &policy);
+    let plan = plan(rules, &pushed, &BTreeMap::new(), &policy);
     assert!(plan.is_empty(), "{:?}", words(&plan));
 }
 
@@ -298,17 +298,17 @@ fn more_deprovisions_than_the_threshold_are_all_held_and_the_rest_applies() {
     let pushed = pushed(&all);
     let rules = outcome(vec![changed, desired("n", "newcomer")]);
     let mut policy = policy(WhenLeaving::Deactivate);
-    let held = plan(&rules, &pushed, &BTreeMap::new(), &policy);
+    let held = plan(rules.clone(), &pushed, &BTreeMap::new(), &policy);
     assert_eq!(words(&held), ["create newcomer", "update stayer"]);
     assert_eq!(held.held.len(), 600);
     policy.allow_deprovisions = true;
-    let allowed = plan(&rules, &pushed, &BTreeMap::new(), &policy);
+    let allowed = plan(rules.clone(), &pushed, &BTreeMap::new(), &policy);
     assert_eq!(allowed.changes.len(), 602);
     assert!(allowed.held.is_empty());
     policy.allow_deprovisions = false;
     policy.max_deprovisions = 600;
     assert_eq!(
-        plan(&rules, &pushed, &BTreeMap::new(), &policy)
+        plan(rules.clone(), &pushed, &BTreeMap::new(), &policy)
             .changes
             .len(),
         602,
@@ -331,7 +331,7 @@ fn changes_come_in_a_stable_order_whatever_the_input() {
         .into_iter()
         .collect();
     let plan = plan(
-        &outcome(vec![changed_b, a]),
+        outcome(vec![changed_b, a]),
         &pushed,
         &gone,
         &policy(WhenLeaving::Deactivate),
