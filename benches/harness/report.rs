@@ -1,5 +1,5 @@
-//! Measuring and reporting for the harness: CPU time and peak memory of a child run of the
-//! binary (wait4), medians.
+//! Measuring and reporting for the harness: CPU time (wait4) and peak memory (its VmHWM) of a
+//! child run of the binary, medians.
 
 use std::time::Duration;
 
@@ -12,23 +12,41 @@ pub struct ChildCost {
     pub success: bool,
 }
 
-/// Runs `command` to its end and measures it.
+/// Runs `command` to its end and measures it. The peak memory is the child's own VmHWM, read
+/// from /proc every few milliseconds while it runs: wait4's `ru_maxrss` would also count the
+/// harness's memory, which the child shares until it execs.
 pub fn run_measured(command: &mut std::process::Command) -> ChildCost {
     let clock = std::time::Instant::now();
     let child = command.spawn().expect("the binary starts");
     let pid = child.id() as libc::pid_t;
+    let status_file = format!("/proc/{pid}/status");
+    let mut peak_kb = 0.0f64;
     let mut status = 0;
-    // SAFETY: wait4 writes only into `status` and `usage`, which outlive the call; `pid` is our
+    // SAFETY: wait4 writes only into `status` and `usage`, which outlive the calls; `pid` is our
     // own child, not yet waited for (the Child handle is never waited on).
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid, "wait4 reaps the child");
+    loop {
+        if let Some(kb) = std::fs::read_to_string(&status_file)
+            .ok()
+            .as_deref()
+            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("VmHWM:")))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        {
+            peak_kb = peak_kb.max(kb);
+        }
+        // SAFETY: as above.
+        let waited = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if waited == pid {
+            break;
+        }
+        assert_eq!(waited, 0, "wait4 watches the child");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     drop(child);
     ChildCost {
         wall: clock.elapsed(),
         cpu: of(usage.ru_utime) + of(usage.ru_stime),
-        // ru_maxrss is in kilobytes on Linux.
-        peak_mb: usage.ru_maxrss as f64 / 1024.0,
+        peak_mb: peak_kb / 1024.0,
         success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
     }
 }

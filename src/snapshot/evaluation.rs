@@ -82,8 +82,9 @@ impl Snapshot {
         Ok(Evaluate::Users(ids))
     }
 
-    /// What the rules need to evaluate `ids`: those users and their tombstones, with every
-    /// scoped group and binding, and — unless `ids` is empty — every member list.
+    /// What the rules need to evaluate `ids`: those users and their tombstones, every scoped
+    /// group and binding, and of each member list the members among `ids` (the rules ask only
+    /// whether an evaluated user is in a group).
     pub fn source_state_of(&self, ids: &BTreeSet<String>) -> Result<SourceState, SnapshotError> {
         let mut state = SourceState {
             groups: self.store.json_map(TreeId::Groups)?,
@@ -99,8 +100,8 @@ impl Snapshot {
             }
         }
         if !ids.is_empty() {
-            state.members = self.store.all_memberships(TreeId::Members)?;
-            state.transitive = self.store.all_memberships(TreeId::Transitive)?;
+            state.members = self.store.memberships_among(TreeId::Members, ids)?;
+            state.transitive = self.store.memberships_among(TreeId::Transitive, ids)?;
         }
         Ok(state)
     }

@@ -159,6 +159,41 @@ impl Store {
             .collect()
     }
 
+    /// Every group's members in `members` or `transitive` that are among `ids` (sorted by id):
+    /// what the rules need to evaluate just those users, without allocating every membership of
+    /// the tenant. Groups with none of them are left out.
+    pub(super) fn memberships_among(
+        &self,
+        id: TreeId,
+        ids: &std::collections::BTreeSet<String>,
+    ) -> Result<BTreeMap<String, Vec<Member>>, SnapshotError> {
+        let mut lists = BTreeMap::new();
+        for entry in self.entries(id) {
+            let (key, value) = entry?;
+            let members =
+                layout::decode_member_refs(&value).ok_or_else(|| self.damaged_entry(id, &key))?;
+            // Both sorted by id: one pass over each.
+            let mut wanted = ids.iter().peekable();
+            let mut found = Vec::new();
+            for (member, kind) in members {
+                while wanted.next_if(|w| w.as_str() < member).is_some() {}
+                match wanted.peek() {
+                    None => break,
+                    Some(w) if w.as_str() == member => found.push(Member {
+                        id: member.to_owned(),
+                        kind,
+                    }),
+                    Some(_) => {}
+                }
+            }
+            if !found.is_empty() {
+                let group = layout::decode_id(&key).map_err(|_| self.damaged_entry(id, &key))?;
+                lists.insert(group, found);
+            }
+        }
+        Ok(lists)
+    }
+
     /// The groups that have an entry in `members` or `transitive`: one key per group.
     pub(super) fn owners(&self, id: TreeId) -> Result<Vec<String>, SnapshotError> {
         self.tree(id)
