@@ -35,7 +35,7 @@ async fn plan_before_any_cycle_prints_a_table_and_writes_nothing() {
     let (_emulator, dir, config) = cli_setup().await;
     let text = stdout(&run_ok(&config, &["plan"]).await);
     assert!(
-        text.contains("\nrules: 28 users in scope, 3 rule errors\n"),
+        text.contains("\nrules: 28 users in scope, 3 rule errors (50 users evaluated)\n"),
         "{text}"
     );
     let changes = change_lines(&text);

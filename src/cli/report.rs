@@ -21,9 +21,10 @@ pub fn print_report(report: &CycleReport, json: bool) -> anyhow::Result<()> {
     }
     print_read(&report.read);
     println!(
-        "rules: {} users in scope, {} rule errors",
+        "rules: {} users in scope, {} rule errors ({} users evaluated)",
         report.in_scope,
-        report.rule_errors.len()
+        report.rule_errors.len(),
+        report.evaluated
     );
     for error in &report.rule_errors {
         let who = error

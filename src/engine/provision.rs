@@ -57,7 +57,14 @@ pub(super) async fn provision(
         Members::Transitive => Membership::Transitive,
     };
     let users = scope.users();
-    let mut outcome = rules::evaluate(&state, &config.rules, membership);
+    let gone = state
+        .gone
+        .iter()
+        .map(|(id, tombstone)| (id.clone(), tombstone.removal))
+        .collect();
+    let evaluated = state.users.len();
+    // The rules take the source state and free it as they go.
+    let mut outcome = rules::evaluate(state, &config.rules, membership);
     let mut pushed = match &users {
         Evaluate::All => snapshot.pushed()?,
         Evaluate::Users(ids) => snapshot.pushed_of(ids)?,
@@ -70,14 +77,6 @@ pub(super) async fn provision(
     };
     // What was read back for users outside this pass is recorded; they are not planned here.
     pushed.retain(|id, _| users.covers(id));
-    let gone = state
-        .gone
-        .iter()
-        .map(|(id, tombstone)| (id.clone(), tombstone.removal))
-        .collect();
-    let evaluated = state.users.len();
-    // The whole source state is not needed past the rules: free it before the plan and apply.
-    drop(state);
     let totals = match &scope {
         Scope::Cycle { evaluate, .. } => snapshot.totals(evaluate, &outcome)?,
         // Only the named users: their own totals.

@@ -157,16 +157,21 @@ pub struct Outcome {
 }
 
 /// Applies the rules to the source state: to every user in `state.users`, which may be all of
-/// them or only those a cycle must look at again; the groups and memberships must be complete.
-pub fn evaluate(state: &SourceState, config: &RulesConfig, membership: Membership) -> Outcome {
-    let mut groups = scope::Groups::new(state, membership);
+/// them or only those a cycle must look at again; the groups must be complete, and the member
+/// lists must hold at least those users. Takes the state: each user is freed once evaluated, so
+/// a first cycle never holds every source user and every desired user at once.
+pub fn evaluate(mut state: SourceState, config: &RulesConfig, membership: Membership) -> Outcome {
+    let users = std::mem::take(&mut state.users);
+    let state = &state;
+    let mut groups = scope::Groups::new(state, membership, users.len());
     groups.scope(&config.scope_groups);
     let mut outcome = Outcome::default();
     if !config.permission_groups.is_empty() {
         outcome.unmapped.groups = permissions::unmapped_groups(&groups, config);
     }
     outcome.aliases = permissions::alias_status(&groups, config);
-    for (id, user) in &state.users {
+    for (id, user) in users {
+        let (id, user) = (&id, &user);
         if !scope::in_scope(user, &groups, config) {
             continue;
         }

@@ -21,10 +21,12 @@ pub struct Groups<'a> {
     members: &'a BTreeMap<String, Vec<Member>>,
     /// The members of the scoped groups, once `scope` is called.
     scoped: Option<BTreeSet<&'a str>>,
+    /// How many users are evaluated.
+    evaluated: usize,
 }
 
 impl<'a> Groups<'a> {
-    pub fn new(state: &'a SourceState, membership: Membership) -> Groups<'a> {
+    pub fn new(state: &'a SourceState, membership: Membership, evaluated: usize) -> Groups<'a> {
         let lists = match membership {
             Membership::Direct => &state.members,
             Membership::Transitive => &state.transitive,
@@ -33,6 +35,7 @@ impl<'a> Groups<'a> {
             state,
             members: lists,
             scoped: None,
+            evaluated,
         }
     }
 
@@ -41,7 +44,7 @@ impl<'a> Groups<'a> {
     /// otherwise cost 10^8 steps). A cycle that evaluates a few changed users asks each scoped
     /// group instead, which costs nothing up front.
     pub fn scope(&mut self, entries: &[String]) {
-        if self.state.users.len() < GATHER_FROM {
+        if self.evaluated < GATHER_FROM {
             return;
         }
         let mut scoped = BTreeSet::new();

@@ -111,7 +111,7 @@ impl Tenant {
     }
 
     pub fn evaluate(&self, config: &RulesConfig) -> Outcome {
-        evaluate(&self.state, config, Membership::Direct)
+        evaluate(self.state.clone(), config, Membership::Direct)
     }
 }
 
