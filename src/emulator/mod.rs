@@ -42,8 +42,8 @@ pub struct EmulatorOptions {
     pub member_page_size: usize,
     /// Groups per `groups/delta` page.
     pub group_page_size: usize,
-    /// Items per page of `/members`, `/transitiveMembers`, `/memberOf` and `/groups` without
-    /// `$top` (Graph: 100; `$top` up to 999).
+    /// Items per page of `/users`, `/members`, `/transitiveMembers`, `/memberOf` and `/groups`
+    /// without `$top` (Graph: 100; `$top` up to 999).
     pub list_page_size: usize,
     /// `expires_in` of the access tokens it issues.
     pub token_lifetime: Duration,

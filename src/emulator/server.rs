@@ -80,6 +80,8 @@ pub struct Request {
     pub base: String,
     path: String,
     params: Vec<(String, String)>,
+    /// Items per page of a listing without `$top` (`EmulatorOptions::list_page_size`).
+    default_top: usize,
 }
 
 impl Request {
@@ -117,7 +119,7 @@ impl Request {
         items: impl FnOnce(std::ops::Range<usize>) -> Vec<Value>,
     ) -> Result<Value, GraphError> {
         let top = match self.get("$top") {
-            None => 100,
+            None => self.default_top,
             Some(t) => t
                 .parse::<usize>()
                 .ok()
@@ -228,6 +230,7 @@ pub async fn handle(
                 base: shared.base_url.clone(),
                 path: path.clone(),
                 params: Vec::new(),
+                default_top: shared.options.list_page_size,
             };
             if let Some(response) = fail(&shared, &kind, &request, &request_id).await {
                 return response;
@@ -246,6 +249,7 @@ pub async fn handle(
         base: shared.base_url.clone(),
         path,
         params,
+        default_top: shared.options.list_page_size,
     };
     if parts.method != Method::GET {
         return GraphError::new(
