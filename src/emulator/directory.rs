@@ -19,7 +19,7 @@ fn select_of(request: &Request) -> Query {
     }
 }
 
-fn not_found(id: &str) -> GraphError {
+pub(super) fn not_found(id: &str) -> GraphError {
     GraphError::new(
         404,
         "Request_ResourceNotFound",

@@ -31,6 +31,12 @@ pub enum Endpoint {
     Members,
     /// `GET /v1.0/groups/{id}/transitiveMembers`
     TransitiveMembers,
+    /// `GET /v1.0/servicePrincipals` (with `$filter=appId eq '…'`)
+    ServicePrincipals,
+    /// `GET /v1.0/servicePrincipals/{id}` (or `(appId='…')`)
+    ServicePrincipal,
+    /// `GET /v1.0/servicePrincipals/{id}/appRoleAssignedTo`
+    AppRoleAssignedTo,
     /// Anything else (answered 400, as Graph answers an unknown segment).
     Other,
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::apps::{AppRole, DEFAULT_ACCESS};
 use super::tenant::{Presence, Tenant};
 
 /// The sample tenant of `entrasync demo` and the tests: `config/demo-tenant.json`.
@@ -30,6 +31,37 @@ struct TenantFile {
     client_id: String,
     users: Vec<Map<String, Value>>,
     groups: Vec<GroupFile>,
+    #[serde(default)]
+    service_principals: Vec<ServicePrincipalFile>,
+}
+
+/// A service principal: `appId`, `displayName` and any other property, its roles and who is
+/// assigned them.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ServicePrincipalFile {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    app_roles: Vec<AppRole>,
+    #[serde(default)]
+    app_role_assignments: Vec<AssignmentFile>,
+    #[serde(flatten)]
+    props: Map<String, Value>,
+}
+
+/// An assignment: the principal as a group's members are named; the role by `appRoleId` or
+/// by `appRole` (its value), default access when neither is given.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AssignmentFile {
+    principal: String,
+    #[serde(default)]
+    app_role_id: Option<String>,
+    #[serde(default)]
+    app_role: Option<String>,
+    #[serde(default)]
+    created_date_time: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -44,7 +76,8 @@ struct GroupFile {
 impl Tenant {
     /// Loads a tenant: `users` carry Graph properties (`"deleted": "soft"` puts one in deleted
     /// items); a group's `members` name users by id or userPrincipalName, groups by id or
-    /// displayName.
+    /// displayName; optional `servicePrincipals` carry `appRoles` and `appRoleAssignments`
+    /// whose `principal` is named the same way.
     pub fn from_json(text: &str) -> Result<Tenant, TenantError> {
         let file: TenantFile = serde_json::from_str(text)?;
         let mut tenant = Tenant::new(file.tenant_id, file.client_id);
@@ -84,6 +117,9 @@ impl Tenant {
             if let Some(record) = tenant.groups.get_mut(&group.id) {
                 record.members = members;
             }
+        }
+        for sp in file.service_principals {
+            load_service_principal(&mut tenant, sp)?;
         }
         Ok(tenant)
     }
@@ -152,6 +188,47 @@ impl Tenant {
 /// a config may name it directly).
 pub fn synthetic_group_id(index: usize) -> String {
     format!("5a5e0000-0000-4000-a000-{index:012x}")
+}
+
+fn load_service_principal(
+    tenant: &mut Tenant,
+    sp: ServicePrincipalFile,
+) -> Result<(), TenantError> {
+    let name = match (sp.props.get("appId"), sp.props.get("displayName")) {
+        (Some(Value::String(_)), Some(Value::String(name))) => name.clone(),
+        _ => {
+            return Err(TenantError::Invalid(
+                "a service principal needs a string \"appId\" and \"displayName\"".into(),
+            ));
+        }
+    };
+    let invalid = |what: String| TenantError::Invalid(format!("service principal {name}: {what}"));
+    let id = tenant
+        .insert_service_principal(sp.id, sp.props, sp.app_roles)
+        .map_err(|err| invalid(err.to_string()))?;
+    for assignment in sp.app_role_assignments {
+        let principal = resolve(tenant, &assignment.principal)
+            .ok_or_else(|| invalid(format!("no user or group is \"{}\"", assignment.principal)))?;
+        let role = match (assignment.app_role_id, assignment.app_role) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "an assignment names both appRoleId and appRole".into(),
+                ));
+            }
+            (Some(role_id), None) => role_id,
+            (None, Some(value)) => tenant
+                .app_roles(&id)
+                .into_iter()
+                .find(|r| r.value == value)
+                .map(|r| r.id)
+                .ok_or_else(|| invalid(format!("no app role has the value \"{value}\"")))?,
+            (None, None) => DEFAULT_ACCESS.to_owned(),
+        };
+        tenant
+            .assign_app_role_at(&id, &principal, &role, assignment.created_date_time)
+            .map_err(|err| invalid(format!("{}: {err}", assignment.principal)))?;
+    }
+    Ok(())
 }
 
 /// A user, by id or userPrincipalName, or a group, by id or displayName.
@@ -231,5 +308,68 @@ mod tests {
         let text = r#"{"tenantId":"t","clientId":"c","users":[],"groups":[{"id":"g","members":["nobody"]}]}"#;
         let err = Tenant::from_json(text).expect_err("unknown member");
         assert!(err.to_string().contains("nobody"), "{err}");
+    }
+
+    #[test]
+    fn the_tenant_file_names_what_it_cannot_load() {
+        let with = |sp: &str| {
+            format!(
+                r#"{{"tenantId":"t","clientId":"c",
+                "users":[{{"id":"u1","userPrincipalName":"a@x","displayName":"A"}}],
+                "groups":[{{"id":"g1","displayName":"G"}}],
+                "servicePrincipals":[{sp}]}}"#
+            )
+        };
+        let loaded = Tenant::from_json(&with(
+            r#"{"appId":"a1","displayName":"App","appRoles":[{"value":"R","displayName":"R"}],
+            "appRoleAssignments":[{"principal":"a@x","appRole":"R"},{"principal":"G"},{"principal":"u1"}]}"#,
+        ))
+        .expect("loads");
+        let sp = loaded.service_principal_id("a1").expect("the app");
+        let assigned = loaded.app_role_assignments(&sp);
+        assert_eq!(assigned.len(), 3);
+        assert_eq!(
+            assigned
+                .iter()
+                .filter(|a| a.principal_type == "Group")
+                .count(),
+            1
+        );
+        for (sp, says) in [
+            (
+                r#"{"appId":"a1","displayName":"App","appRoleAssignments":[{"principal":"nobody"}]}"#,
+                "nobody",
+            ),
+            (
+                r#"{"appId":"a1","displayName":"App","appRoleAssignments":[{"principal":"a@x","appRole":"Missing"}]}"#,
+                "Missing",
+            ),
+            (
+                r#"{"appId":"a1","displayName":"App","appRoles":[{"value":"R","displayName":"R"}],
+                "appRoleAssignments":[{"principal":"a@x","appRole":"R","appRoleId":"x"}]}"#,
+                "both",
+            ),
+            (
+                r#"{"appId":"a1","displayName":"App","appRoleAssignments":[{"principal":"a@x","role":"R"}]}"#,
+                "unknown field",
+            ),
+            (r#"{"displayName":"App"}"#, "appId"),
+            (
+                r#"{"appId":"a1","displayName":"App","appRoles":[{"id":"not-a-guid","value":"R","displayName":"R"}]}"#,
+                "not-a-guid",
+            ),
+            (
+                r#"{"appId":"a1","displayName":"App"},{"appId":"A1","displayName":"Again"}"#,
+                "exists already",
+            ),
+        ] {
+            let err = Tenant::from_json(&with(sp)).expect_err(sp);
+            assert!(err.to_string().contains(says), "{sp}: {err}");
+        }
+        let demo = Tenant::from_json(DEMO_TENANT_JSON).expect("the demo");
+        assert!(
+            demo.service_principal_ids().is_empty(),
+            "the demo has no apps"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! A local Microsoft Graph, served over real HTTP on 127.0.0.1: the token endpoint, `users/delta`,
-//! `groups/delta`, and the directory reads entrasync and its tests use.
+//! `groups/delta`, the directory reads entrasync and its tests use, and the service principal
+//! with its app roles and `appRoleAssignedTo`.
 //!
 //! Outside the flow: the tests and `entrasync demo` point `[source] authority_url` and `graph_url`
 //! at it, and `source/` cannot tell it from Microsoft. It behaves as `graph-delta.md` describes
@@ -8,6 +9,9 @@
 //! more than 50 ids in a filter). Tests change its [`Tenant`] while it runs, count its requests
 //! and inject faults ([`FaultRule`]).
 
+mod app_admin;
+mod app_reads;
+mod apps;
 mod assertion;
 mod auth;
 mod cursor;
@@ -26,6 +30,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use serde_json::Value;
 
+pub use apps::{AppError, AppRole, AppRoleAssignment, DEFAULT_ACCESS};
 pub use faults::{Endpoint, FaultKind, FaultRule, Faults, RequestLog};
 pub use load::{DEMO_TENANT_JSON, TenantError, synthetic_group_id};
 pub use tenant::{Presence, Tenant};
@@ -42,8 +47,9 @@ pub struct EmulatorOptions {
     pub member_page_size: usize,
     /// Groups per `groups/delta` page.
     pub group_page_size: usize,
-    /// Items per page of `/members`, `/transitiveMembers`, `/memberOf` and `/groups` without
-    /// `$top` (Graph: 100; `$top` up to 999).
+    /// Items per page of `/users`, `/members`, `/transitiveMembers`, `/memberOf`, `/groups`,
+    /// `/servicePrincipals` and `appRoleAssignedTo` without `$top` (Graph: 100; `$top` up to
+    /// 999).
     pub list_page_size: usize,
     /// `expires_in` of the access tokens it issues.
     pub token_lifetime: Duration,

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::Shared;
+use super::app_reads::{self, AppRoute};
 use super::auth;
 use super::cursor::{Cursor, DeltaToken, Query};
 use super::delta::{groups_page, users_page};
@@ -80,6 +81,8 @@ pub struct Request {
     pub base: String,
     path: String,
     params: Vec<(String, String)>,
+    /// Items per page of a listing without `$top` (`EmulatorOptions::list_page_size`).
+    default_top: usize,
 }
 
 impl Request {
@@ -117,7 +120,7 @@ impl Request {
         items: impl FnOnce(std::ops::Range<usize>) -> Vec<Value>,
     ) -> Result<Value, GraphError> {
         let top = match self.get("$top") {
-            None => 100,
+            None => self.default_top,
             Some(t) => t
                 .parse::<usize>()
                 .ok()
@@ -161,6 +164,7 @@ enum Route {
     Groups,
     Group(String),
     Members(String, bool),
+    Apps(AppRoute),
     Other,
 }
 
@@ -168,6 +172,9 @@ impl Route {
     fn parse(path: &str) -> Route {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         let delta = |s: &str| s == "delta" || s == "microsoft.graph.delta";
+        if let Some(route) = AppRoute::parse(&segments) {
+            return Route::Apps(route);
+        }
         match segments.as_slice() {
             ["v1.0", "users", d] if delta(d) => Route::Delta(Endpoint::UsersDelta),
             ["v1.0", "groups", d] if delta(d) => Route::Delta(Endpoint::GroupsDelta),
@@ -192,12 +199,13 @@ impl Route {
             Route::Group(_) => Endpoint::Group,
             Route::Members(_, false) => Endpoint::Members,
             Route::Members(_, true) => Endpoint::TransitiveMembers,
+            Route::Apps(route) => route.endpoint(),
             Route::Other => Endpoint::Other,
         }
     }
 }
 
-fn decode(segment: &str) -> String {
+pub(super) fn decode(segment: &str) -> String {
     // Form decoding turns `+` into a space, which a path does not, and splits at `&`: keep
     // both as themselves first.
     let escaped = segment.replace('+', "%2B").replace('&', "%26");
@@ -228,6 +236,7 @@ pub async fn handle(
                 base: shared.base_url.clone(),
                 path: path.clone(),
                 params: Vec::new(),
+                default_top: shared.options.list_page_size,
             };
             if let Some(response) = fail(&shared, &kind, &request, &request_id).await {
                 return response;
@@ -246,6 +255,7 @@ pub async fn handle(
         base: shared.base_url.clone(),
         path,
         params,
+        default_top: shared.options.list_page_size,
     };
     if parts.method != Method::GET {
         return GraphError::new(
@@ -290,6 +300,7 @@ pub async fn handle(
                 Route::Members(id, transitive) => {
                     directory::members(&tenant, &id, &request, transitive)
                 }
+                Route::Apps(route) => app_reads::answer(&tenant, &route, &request),
                 Route::Delta(_) | Route::Other => unreachable!("handled above"),
             };
             listed.map(|value| (value, None))

@@ -1,5 +1,5 @@
 //! The emulator's directory: users, groups and direct memberships, and the change log that delta
-//! tokens point into.
+//! tokens point into (its enterprise apps and app role assignments are in `apps.rs`).
 //!
 //! Part of `emulator/`. Tests and the demo change a [`Tenant`] the way admins change Entra ID
 //! (through `Emulator::mutate`); every change that Graph's delta queries would report is appended
@@ -8,6 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
+
+use super::apps::ServicePrincipalRecord;
 
 /// Whether a directory object exists, sits in deleted items, or is gone for good.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,8 +79,11 @@ pub struct Tenant {
     pub(super) client_id: String,
     pub(super) users: BTreeMap<String, UserRecord>,
     pub(super) groups: BTreeMap<String, GroupRecord>,
+    /// Enterprise apps, their roles and assignments (`apps.rs`; not in the change log).
+    pub(super) service_principals: BTreeMap<String, ServicePrincipalRecord>,
     pub(super) log: Vec<Change>,
-    /// Feeds the ids of objects created by [`Tenant::add_user`] and [`Tenant::add_group`].
+    /// Feeds the ids of objects created by [`Tenant::add_user`] and [`Tenant::add_group`], and
+    /// of service principals, app roles and assignments (`app_admin.rs`).
     pub(super) next_id: u64,
 }
 
@@ -90,6 +95,7 @@ impl Tenant {
             client_id: client_id.into(),
             users: BTreeMap::new(),
             groups: BTreeMap::new(),
+            service_principals: BTreeMap::new(),
             log: Vec::new(),
             next_id: 1,
         }
@@ -226,12 +232,15 @@ impl Tenant {
 
     // -- changing ----------------------------------------------------------------------------
 
-    fn fresh_id(&mut self, kind: u16) -> String {
+    pub(super) fn fresh_id(&mut self, kind: u16) -> String {
         loop {
             let n = self.next_id;
             self.next_id += 1;
             let id = format!("{:08x}-{kind:04x}-4000-8000-{n:012x}", 0x0e17_a000_u32);
-            if !self.users.contains_key(&id) && !self.groups.contains_key(&id) {
+            if !self.users.contains_key(&id)
+                && !self.groups.contains_key(&id)
+                && !self.service_principals.contains_key(&id)
+            {
                 return id;
             }
         }
@@ -299,7 +308,8 @@ impl Tenant {
         }
     }
 
-    /// Deletes a user for good (also from deleted items): its memberships go with it.
+    /// Deletes a user for good (also from deleted items): its memberships and app role
+    /// assignments go with it.
     pub fn hard_delete_user(&mut self, id: &str) {
         let Some(user) = self
             .users
@@ -313,6 +323,7 @@ impl Tenant {
         for group in self.groups_holding(id) {
             self.remove_member(&group, id);
         }
+        self.drop_app_role_assignments(id);
     }
 
     /// Restores a soft-deleted user from deleted items.
@@ -380,7 +391,8 @@ impl Tenant {
     }
 
     /// Deletes a group: `soft` as a Microsoft 365 group goes to deleted items, else for good
-    /// (security groups). It leaves every group it was a member of.
+    /// (security groups). It leaves every group it was a member of; deleted for good, it loses
+    /// its app role assignments.
     pub fn delete_group(&mut self, id: &str, soft: bool) {
         let Some(group) = self
             .groups
@@ -397,6 +409,9 @@ impl Tenant {
         self.log.push(Change::GroupRemoved { id: id.to_owned() });
         for holder in self.groups_holding(id) {
             self.remove_member(&holder, id);
+        }
+        if !soft {
+            self.drop_app_role_assignments(id);
         }
     }
 
