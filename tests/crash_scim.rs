@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::write_config;
+use common::{Rng, write_config};
 use entrasync::emulator::{Emulator, EmulatorOptions, Tenant, synthetic_group_id};
 use entrasync::snapshot::Snapshot;
 use serde_json::{Value, json};
@@ -73,23 +73,10 @@ async fn once(config: &Path, kill_after: Duration) -> Ended {
     }
 }
 
-/// A small, seeded random source (splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A duration log-uniform between 5 ms and 3 s.
-    fn kill_after(&mut self) -> Duration {
-        let unit = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
-        Duration::from_secs_f64(0.005 * (600f64).powf(unit))
-    }
+/// A duration log-uniform between 5 ms and 3 s.
+fn kill_after(rng: &mut Rng) -> Duration {
+    let unit = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+    Duration::from_secs_f64(0.005 * (600f64).powf(unit))
 }
 
 /// What happens between two runs: attribute changes, a move between groups, now and then a
@@ -172,16 +159,7 @@ async fn users_by_external_id(server: &scim_server::ScimServer) -> BTreeMap<Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_at_50_random_moments_the_target_ends_as_a_clean_run_leaves_it() {
-    let seed = std::env::var("ENTRASYNC_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(7, |d| d.as_nanos() as u64)
-        });
-    println!("ENTRASYNC_CRASH_SEED={seed}");
-    let mut rng = Rng(seed);
+    let (mut rng, seed) = Rng::from_env("ENTRASYNC_CRASH_SEED");
     let tenant = Tenant::synthetic(USERS, GROUPS, USERS * 2, seed);
     let emulator = Emulator::start(
         tenant,
@@ -198,7 +176,7 @@ async fn killed_at_50_random_moments_the_target_ends_as_a_clean_run_leaves_it() 
 
     let mut endings = Vec::new();
     for run in 0..KILLS {
-        let ended = once(&config, rng.kill_after()).await;
+        let ended = once(&config, kill_after(&mut rng)).await;
         let opened = Snapshot::open(&dir.path().join("state"))
             .unwrap_or_else(|e| panic!("seed {seed}, run {run}: the snapshot does not open: {e}"));
         assert!(

@@ -12,7 +12,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::{DEMO_GROUPS, entrasync, stdout_json, write_config};
+use common::{DEMO_GROUPS, Rng, entrasync, stdout_json, write_config};
 use entrasync::emulator::{Emulator, EmulatorOptions, Tenant};
 use serde_json::{Value, json};
 
@@ -62,23 +62,6 @@ const DEPARTMENTS: [&str; 6] = [
     "Engineering",
     "",
 ];
-
-/// A small, seeded random source (splitmix64).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.next() as usize % items.len()]
-    }
-}
 
 /// One round of what admins do: department and title edits, accounts disabled and enabled,
 /// members added to and removed from the scoped and the nested group, now and then a user
@@ -188,16 +171,7 @@ fn totals(report: &Value) -> Value {
 }
 
 async fn the_same_as_from_scratch(members: &str) {
-    let seed = std::env::var("ENTRASYNC_INCREMENTAL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(11, |d| d.as_nanos() as u64)
-        });
-    println!("ENTRASYNC_INCREMENTAL_SEED={seed}");
-    let mut rng = Rng(seed);
+    let (mut rng, seed) = Rng::from_env("ENTRASYNC_INCREMENTAL_SEED");
     let emulator = Emulator::start(common::demo_tenant(), EmulatorOptions::default())
         .await
         .expect("the emulator starts");
