@@ -5,12 +5,18 @@
 //! unknown keys refused, then [`load`] checks every value and resolves secrets. A bad file gives
 //! one [`ConfigError`] naming the file, the key and what to do (exit status 2); nothing else in
 //! the program parses configuration.
+//!
+//! Files: `raw.rs` (the file's shape), `syntax.rs` (what a syntax or type error says), this file
+//! (the whole and its top-level keys), `source.rs`, `rules.rs`, `target.rs` (the sections),
+//! `secrets.rs`, `schedule.rs`, `duration.rs`.
 
 mod duration;
 mod raw;
 mod rules;
 mod schedule;
 mod secrets;
+mod source;
+mod syntax;
 mod target;
 
 use std::net::IpAddr;
@@ -25,21 +31,18 @@ pub use rules::{
     PermissionGroup, RulesConfig, TARGET_ATTRIBUTES,
 };
 pub use schedule::{CronSchedule, Schedule};
+pub use source::{Members, SourceConfig};
 pub use target::{DeprovisionConfig, Dialect, PermissionsAs, ScimConfig, TargetConfig, TargetKind};
 
-use crate::credential::Credential;
 use crate::tls::CaBundle;
-use raw::{RawConfig, RawSource};
+use raw::RawConfig;
 use secrets::SecretKeys;
+use syntax::syntax_error;
 
 /// Where the config is looked for when `--config` is not given and `$ENTRASYNC_CONFIG` is unset.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/entrasync/entrasync.toml";
 const DEFAULT_STATE_DIR: &str = "/var/lib/entrasync";
 const DEFAULT_SCHEDULE: &str = "40m";
-const DEFAULT_AUTHORITY_URL: &str = "https://login.microsoftonline.com";
-const DEFAULT_GRAPH_URL: &str = "https://graph.microsoft.com";
-const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-const DEFAULT_MAX_RETRY_WAIT: Duration = Duration::from_secs(600);
 
 /// A configuration that passed every check.
 #[derive(Debug, Clone)]
@@ -66,39 +69,6 @@ pub struct Config {
 pub struct HttpConfig {
     /// Address and port, such as `127.0.0.1:9464`.
     pub listen: std::net::SocketAddr,
-}
-
-/// How far scoped group membership reaches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Members {
-    /// Direct members only, as Entra's provisioning does.
-    Direct,
-    /// Members of nested groups too, through `/groups/{id}/transitiveMembers`.
-    Transitive,
-}
-
-/// `[source]`: how to reach Microsoft Graph and what to read.
-#[derive(Debug, Clone)]
-pub struct SourceConfig {
-    pub tenant_id: String,
-    pub client_id: String,
-    /// The client secret or certificate the app signs in with.
-    pub credential: Credential,
-    /// Where the secret came from, for messages that must not show it ("client_secret_file
-    /// /run/credentials/...").
-    pub secret_origin: String,
-    pub authority_url: Url,
-    pub graph_url: Url,
-    /// `ca_file`: CA certificates trusted for the token endpoint and Graph besides the
-    /// system's (not read by the commands that read no secret).
-    pub ca: Option<CaBundle>,
-    /// Scoped groups as configured: display names or object ids.
-    pub groups: Vec<String>,
-    pub members: Members,
-    /// How long one HTTP request may take before it counts as failed (and is retried).
-    pub request_timeout: Duration,
-    /// The most a round waits in total on throttling and retries before it fails.
-    pub max_retry_wait: Duration,
 }
 
 /// A configuration that cannot be used. Each message names the file and the key.
@@ -223,132 +193,6 @@ fn parse_with(text: &str, path: &Path, read_secrets: bool) -> Result<Config, Con
         read_secrets,
     }
     .config(raw)
-}
-
-/// The keys whose value is a secret written inline: a message about them never quotes it.
-const INLINE_SECRET_KEYS: [&str; 2] = ["client_secret", "token"];
-
-/// The secret key whose value follows `before` (its line up to the value), written as
-/// `client_secret = `, `"token" = ` or inside an inline table, `target = { token = `.
-fn secret_key_before(before: &str) -> Option<&'static str> {
-    let (keys, _) = before.rsplit_once('=')?;
-    let key = keys
-        .rsplit(|c: char| c.is_whitespace() || c == '{' || c == ',')
-        .find(|k| !k.is_empty())?;
-    let key = key.rsplit('.').next()?.trim_matches(['"', '\'']);
-    INLINE_SECRET_KEYS.iter().copied().find(|k| *k == key)
-}
-
-/// Turns a TOML error into `file:line:column: [table] message` on one line.
-fn syntax_error(text: &str, path: &Path, err: &toml::de::Error) -> ConfigError {
-    let mut span = err.span().unwrap_or(0..0);
-    let mut raw_message = err.message().trim().replace('\n', " ");
-    // A multi-line string never closed runs to the end of the file, where TOML reports it:
-    // point at where it was opened instead (the tables after it are inside the string).
-    let at_the_end = text
-        .get(span.start.min(text.len())..)
-        .is_some_and(|rest| rest.trim().is_empty());
-    if raw_message.contains("multi-line") && at_the_end {
-        let quote = if raw_message.contains("literal") {
-            "'''"
-        } else {
-            "\"\"\""
-        };
-        if let Some(opened) = text.rfind(quote) {
-            span = opened..opened + 3;
-            raw_message =
-                format!("a multi-line string opened here is never closed; end it with {quote}");
-        }
-    }
-    let mut offset = span.start.min(text.len());
-    while !text.is_char_boundary(offset) {
-        offset -= 1;
-    }
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let line_end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
-    let this_line = text[line_start..line_end].trim();
-    // The table the error is in: a header's own line (if it is one), else the last header
-    // before it.
-    let header = if this_line.starts_with('[') {
-        let header = this_line.split('#').next().unwrap_or(this_line).trim_end();
-        header.ends_with(']').then_some(header)
-    } else {
-        text[..line_start]
-            .lines()
-            .rev()
-            .map(str::trim)
-            .find(|l| l.starts_with('['))
-    };
-    let table = header
-        .map(|l| format!("in {} ", l.split('#').next().unwrap_or(l).trim()))
-        .unwrap_or_default();
-    let message = in_toml_words(&raw_message);
-    // A duplicate points at the key itself; a type error at the value: name the key written
-    // before it on the same line.
-    let spanned = text
-        .get(span)
-        .map(str::trim)
-        .filter(|key| !key.is_empty() && !key.contains('\n') && key.chars().count() <= 100);
-    let message = if message.starts_with("duplicate key") {
-        let key = spanned.map(|k| format!(" `{k}`")).unwrap_or_default();
-        format!("{table}duplicate key{key}: write each key, and each [table], once")
-    } else {
-        let before = &text[line_start..offset];
-        let key = before
-            .split_once('=')
-            .map(|(key, _)| key.trim())
-            .filter(|key| !key.is_empty());
-        match (secret_key_before(before), key) {
-            (Some(secret), _) => format!(
-                "{table}key `{secret}`: is not a string (the value is not shown); write the secret in quotes, or better in a file named by {secret}_file"
-            ),
-            (None, Some(key)) => format!("{table}key `{key}`: {message}"),
-            (None, None) => format!("{table}{message}{}", top_level_hint(&table, &message)),
-        }
-    };
-    ConfigError::Syntax {
-        path: path.to_owned(),
-        line,
-        column,
-        message: printable(&message),
-    }
-}
-
-/// The keys of the top level that are not tables: written after a `[table]` header, they
-/// belong to that table, the commonest way to get "unknown field" for a key that exists.
-const TOP_LEVEL_KEYS: [&str; 3] = ["state_dir", "schedule", "default_permission"];
-
-/// For an unknown field inside a table that is a top-level key: where to move it.
-fn top_level_hint(table: &str, message: &str) -> String {
-    let key = TOP_LEVEL_KEYS
-        .iter()
-        .find(|key| message.starts_with(&format!("unknown field `{key}`")));
-    match key {
-        Some(key) if !table.is_empty() => format!(
-            "; {key} belongs to the top level, and a key after a [table] header belongs to that table: move it above the first [table]"
-        ),
-        _ => String::new(),
-    }
-}
-
-/// serde's words for types in TOML's words: "expected i64" is "expected a whole number", a
-/// sequence an array, a map or `struct RawTarget` a table.
-fn in_toml_words(message: &str) -> String {
-    let mut text = message
-        .replace("expected i64", "expected a whole number")
-        .replace("a sequence", "an array")
-        .replace("sequence", "array")
-        .replace("invalid type: map", "invalid type: table");
-    while let Some(at) = text.find("struct Raw") {
-        let end = text[at + 10..]
-            .find(|c: char| !c.is_ascii_alphanumeric())
-            .map_or(text.len(), |i| at + 10 + i);
-        text.replace_range(at..end, "a table");
-    }
-    text
 }
 
 /// Why `state_dir` cannot be the state directory, when what is already there says so: a file
@@ -497,76 +341,6 @@ impl Validator<'_> {
         Schedule::parse(text).map_err(|why| self.invalid("schedule", why))
     }
 
-    fn source(&mut self, mut raw: RawSource) -> Result<SourceConfig, ConfigError> {
-        let tenant_id = self.required(
-            "[source] tenant_id",
-            raw.tenant_id.take(),
-            "the directory (tenant) id or a verified domain such as contoso.onmicrosoft.com",
-        )?;
-        // The tenant goes into the token URL's path: a GUID or a domain name, nothing that
-        // would change the URL.
-        if !tenant_id
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-' | '_'))
-        {
-            return Err(self.invalid(
-                "[source] tenant_id",
-                format!("is \"{tenant_id}\", which is neither a directory (tenant) id nor a domain; write the GUID from the Entra admin center's Overview, or a verified domain such as contoso.onmicrosoft.com"),
-            ));
-        }
-        let client_id = self.required(
-            "[source] client_id",
-            raw.client_id.take(),
-            "the application (client) id of the app registration",
-        )?;
-        let (credential, secret_origin) = self.credential(&mut raw)?;
-        let authority_url = self.url(
-            "[source] authority_url",
-            raw.authority_url
-                .as_deref()
-                .unwrap_or(DEFAULT_AUTHORITY_URL),
-        )?;
-        let graph_url = self.url(
-            "[source] graph_url",
-            raw.graph_url.as_deref().unwrap_or(DEFAULT_GRAPH_URL),
-        )?;
-        let ca = self.ca_file("[source] ca_file", raw.ca_file.take())?;
-        let groups = self.groups(raw.groups.unwrap_or_default())?;
-        let members = match raw.members.as_deref().unwrap_or("direct") {
-            "direct" => Members::Direct,
-            "transitive" => Members::Transitive,
-            other => {
-                return Err(self.invalid(
-                    "[source] members",
-                    format!("is \"{other}\"; it must be \"direct\" or \"transitive\""),
-                ));
-            }
-        };
-        let request_timeout = self.duration(
-            "[source] request_timeout",
-            raw.request_timeout,
-            DEFAULT_REQUEST_TIMEOUT,
-        )?;
-        let max_retry_wait = self.duration(
-            "[source] max_retry_wait",
-            raw.max_retry_wait,
-            DEFAULT_MAX_RETRY_WAIT,
-        )?;
-        Ok(SourceConfig {
-            tenant_id,
-            client_id,
-            credential,
-            secret_origin,
-            authority_url,
-            graph_url,
-            ca,
-            groups,
-            members,
-            request_timeout,
-            max_retry_wait,
-        })
-    }
-
     fn required(
         &self,
         key: &str,
@@ -641,27 +415,6 @@ impl Validator<'_> {
         CaBundle::read(&path)
             .map(Some)
             .map_err(|why| self.invalid(key, format!("{}: {why}", path.display())))
-    }
-
-    fn groups(&self, groups: Vec<String>) -> Result<Vec<String>, ConfigError> {
-        let mut seen: Vec<String> = Vec::with_capacity(groups.len());
-        for group in groups {
-            let group = group.trim().to_owned();
-            if group.is_empty() {
-                return Err(self.invalid(
-                    "[source] groups",
-                    "has an empty entry; write a group's display name or object id",
-                ));
-            }
-            if seen.iter().any(|g| g.eq_ignore_ascii_case(&group)) {
-                return Err(self.invalid(
-                    "[source] groups",
-                    format!("lists \"{group}\" twice; remove one"),
-                ));
-            }
-            seen.push(group);
-        }
-        Ok(seen)
     }
 
     fn duration(
