@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use super::SourceError;
-use super::http::{Failure, GraphHttp, path_of};
+use super::http::{Failure, GraphHttp, endpoint, path_of};
 use super::model::{MemberKind, RoundStats, ScopedGroup, TransitiveListing};
 use super::page::{GroupHit, MemberEntry, Page};
 
@@ -22,7 +22,7 @@ pub fn looks_like_object_id(entry: &str) -> bool {
 }
 
 /// An OData string literal: quotes doubled.
-fn odata_string(text: &str) -> String {
+pub(super) fn odata_string(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
@@ -124,18 +124,7 @@ pub async fn list(
     segments: &[&str],
     stats: &mut RoundStats,
 ) -> Result<BTreeMap<String, MemberKind>, SourceError> {
-    let malformed = |what: String| SourceError::Malformed {
-        path: graph.to_owned(),
-        what,
-    };
-    let mut url = reqwest::Url::parse(&format!("{graph}/v1.0"))
-        .map_err(|e| malformed(format!("graph_url does not make a URL: {e}")))?;
-    url.path_segments_mut()
-        .map_err(|()| malformed("graph_url cannot take a path".into()))?
-        .extend(segments);
-    url.query_pairs_mut()
-        .append_pair("$select", "id")
-        .append_pair("$top", "999");
+    let url = endpoint(graph, segments, &[("$select", "id"), ("$top", "999")])?;
     let home = url.to_string();
     let mut next = Some(home.clone());
     let mut members = BTreeMap::new();
@@ -161,7 +150,7 @@ pub async fn list(
 }
 
 /// Outside delta queries a resync answer (410) makes no sense: report it as the error it is.
-fn unexpected_resync(failure: Failure) -> SourceError {
+pub(super) fn unexpected_resync(failure: Failure) -> SourceError {
     match failure {
         Failure::Error(err) => err,
         Failure::Resync => SourceError::Malformed {

@@ -241,6 +241,25 @@ fn origin_of(url: &str) -> String {
 
 /// `GET /v1.0/users/delta`: the method and path of a URL, without its query (which may carry
 /// delta tokens) — what messages show.
+/// `{graph}/v1.0/` + `segments` (each percent-encoded as one segment) + `query`.
+pub fn endpoint(
+    graph: &str,
+    segments: &[&str],
+    query: &[(&str, &str)],
+) -> Result<reqwest::Url, SourceError> {
+    let malformed = |what: String| SourceError::Malformed {
+        path: graph.to_owned(),
+        what,
+    };
+    let mut url = reqwest::Url::parse(&format!("{graph}/v1.0"))
+        .map_err(|e| malformed(format!("graph_url does not make a URL: {e}")))?;
+    url.path_segments_mut()
+        .map_err(|()| malformed("graph_url cannot take a path".into()))?
+        .extend(segments);
+    url.query_pairs_mut().extend_pairs(query);
+    Ok(url)
+}
+
 pub fn path_of(url: &str) -> String {
     let path = reqwest::Url::parse(url)
         .map(|u| u.path().to_owned())

@@ -5,6 +5,7 @@
 //! them as a [`Fetch`]. It only fetches: committing to the snapshot is the engine's job, and
 //! nothing here knows whether it talks to Microsoft or to the emulator.
 
+mod apps;
 mod auth;
 mod delta;
 mod groups;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use futures_util::{StreamExt, TryStreamExt};
 
 pub use crate::retry::RetryPolicy;
+pub use apps::{AppListing, AppRef, AppRole, Assignment, DEFAULT_ACCESS};
 pub use groups::looks_like_object_id;
 pub use http::ReadProgress;
 pub use model::*;
@@ -168,6 +170,12 @@ impl Graph {
     /// Gets a token (for `check`): proves the tenant, client id and secret.
     pub async fn check_token(&self) -> Result<(), SourceError> {
         self.http.auth().token().await.map(drop)
+    }
+
+    /// An application's roles and every assignment of it, listed whole (Graph has no delta for
+    /// assignments).
+    pub async fn app_listing(&self, app: &AppRef) -> Result<AppListing, SourceError> {
+        apps::listing(&self.http, &self.graph, app).await
     }
 
     /// Binds every configured group to its id (for `check`): one Graph call per group name,

@@ -1,0 +1,184 @@
+//! The Graph client reads an application's app roles and every assignment of it from the
+//! emulator over HTTP (issue 7): by client id or service principal id, to the last page, users
+//! and groups, default access, and the tenant's changes seen by the next listing; an unknown
+//! application is a clear error, not a panic or an empty listing.
+
+mod common;
+
+use common::Harness;
+use entrasync::emulator::{AppRole, EmulatorOptions, Tenant};
+use entrasync::source::{AppRef, Assignment, DEFAULT_ACCESS, MemberKind, SourceError};
+
+const FIXTURE: &str = include_str!("fixtures/app-roles-tenant.json");
+/// 'Fabrikam Planner': five roles (one disabled, one app-only), nine assignments.
+const APP_ID: &str = "9c1f2e3d-4b5a-4c6d-8e7f-0a1b2c3d4e5f";
+const ADMIN: &str = "3d5a1c2b-7e8f-4a9b-8c0d-1e2f3a4b5c6d";
+const EDITOR: &str = "8a7b6c5d-4e3f-4a2b-9c1d-0e9f8a7b6c5d";
+const LEGACY: &str = "f0e1d2c3-b4a5-4968-8776-5a4b3c2d1e0f";
+const APP_ONLY: &str = "1b2c3d4e-5f60-4718-a9b0-c1d2e3f4a5b6";
+
+async fn harness() -> Harness {
+    let tenant = Tenant::from_json(FIXTURE).expect("the fixture loads");
+    Harness::start(tenant, EmulatorOptions::default(), &[], "direct").await
+}
+
+fn assigned(listing: &[Assignment], principal: &str) -> Vec<String> {
+    listing
+        .iter()
+        .filter(|a| a.principal_id == principal)
+        .map(|a| a.app_role_id.clone())
+        .collect()
+}
+
+#[tokio::test]
+async fn roles_and_every_assignment_are_read_by_client_id() {
+    let h = harness().await;
+    let sp = h
+        .emulator
+        .mutate(|t| t.service_principal_id(APP_ID))
+        .expect("the fixture's app");
+    let listing = h
+        .graph
+        .app_listing(&AppRef::ClientId(APP_ID.into()))
+        .await
+        .expect("the listing reads");
+    assert_eq!(listing.service_principal_id, sp);
+    let roles: Vec<(&str, Option<&str>, bool, bool)> = listing
+        .roles
+        .iter()
+        .map(|r| (r.id.as_str(), r.value.as_deref(), r.enabled, r.for_users))
+        .collect();
+    assert!(
+        roles.contains(&(ADMIN, Some("Admin"), true, true)),
+        "{roles:?}"
+    );
+    assert!(
+        roles.contains(&(EDITOR, Some("Editor"), true, true)),
+        "{roles:?}"
+    );
+    assert!(
+        roles.contains(&(LEGACY, Some("Legacy"), false, true)),
+        "{roles:?}"
+    );
+    assert!(
+        roles.contains(&(APP_ONLY, Some("Planner.Sync"), true, false)),
+        "{roles:?}"
+    );
+    assert_eq!(listing.roles.len(), 5);
+
+    // One request finds the app with its roles, one lists its nine assignments.
+    assert_eq!(listing.assignments.len(), 9, "{:?}", listing.assignments);
+    assert_eq!(listing.stats.objects, 9);
+    assert_eq!(listing.stats.requests, 2, "{:?}", listing.stats);
+    let users = listing
+        .assignments
+        .iter()
+        .filter(|a| a.principal_kind == MemberKind::User)
+        .count();
+    let groups = listing
+        .assignments
+        .iter()
+        .filter(|a| a.principal_kind == MemberKind::Group)
+        .count();
+    assert_eq!((users, groups), (6, 3));
+    let ada = h
+        .emulator
+        .mutate(|t| t.user_id_by_upn("ada.lind@fabrikam.example"))
+        .expect("Ada");
+    let finn = h
+        .emulator
+        .mutate(|t| t.user_id_by_upn("finn.aas@fabrikam.example"))
+        .expect("Finn");
+    assert_eq!(assigned(&listing.assignments, &ada), [ADMIN]);
+    assert_eq!(assigned(&listing.assignments, &finn), [DEFAULT_ACCESS]);
+}
+
+#[tokio::test]
+async fn more_assignments_than_a_page_holds_are_read_to_the_last_page() {
+    let tenant = Tenant::synthetic(1_200, 2, 1_200, 3);
+    let h = Harness::start(tenant, EmulatorOptions::default(), &[], "direct").await;
+    let sp = h.emulator.mutate(|t| {
+        let role = AppRole::new("viewer", "Viewer");
+        let sp = t
+            .add_service_principal("Big App", APP_ID, vec![role])
+            .expect("the app is added");
+        let viewer = t.app_roles(&sp)[0].id.clone();
+        for user in t.user_ids() {
+            t.assign_app_role(&sp, &user, &viewer).expect("assigns");
+        }
+        sp
+    });
+    let listing = h
+        .graph
+        .app_listing(&AppRef::ServicePrincipal(sp))
+        .await
+        .expect("reads");
+    assert_eq!(listing.assignments.len(), 1_200);
+    // The app, then 999 and 201 assignments.
+    assert_eq!(listing.stats.requests, 3, "{:?}", listing.stats);
+    assert!(
+        listing
+            .assignments
+            .iter()
+            .all(|a| a.principal_kind == MemberKind::User)
+    );
+}
+
+#[tokio::test]
+async fn the_next_listing_sees_an_assignment_added_and_one_removed() {
+    let h = harness().await;
+    let app = AppRef::ClientId(APP_ID.into());
+    let before = h.graph.app_listing(&app).await.expect("reads");
+    let (eva, removed) = h.emulator.mutate(|t| {
+        let sp = t.service_principal_id(APP_ID).expect("the app");
+        let eva = t.user_id_by_upn("eva.rud@fabrikam.example").expect("Eva");
+        t.assign_app_role(&sp, &eva, EDITOR).expect("assigns");
+        let ada = t.user_id_by_upn("ada.lind@fabrikam.example").expect("Ada");
+        let assignment = t
+            .app_role_assignments(&sp)
+            .into_iter()
+            .find(|a| a.principal_id == ada)
+            .expect("Ada's assignment");
+        assert!(t.unassign(&sp, &assignment.id));
+        (eva, ada)
+    });
+    // By service principal id this time.
+    let after = h
+        .graph
+        .app_listing(&AppRef::ServicePrincipal(
+            before.service_principal_id.clone(),
+        ))
+        .await
+        .expect("reads");
+    assert_eq!(after.assignments.len(), before.assignments.len());
+    assert_eq!(assigned(&after.assignments, &eva), [EDITOR]);
+    assert!(assigned(&after.assignments, &removed).is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_application_is_a_clear_error() {
+    let h = harness().await;
+    let unknown = "11111111-2222-4333-8444-555555555555";
+    let err = h
+        .graph
+        .app_listing(&AppRef::ClientId(unknown.into()))
+        .await
+        .expect_err("no such application");
+    let text = err.to_string();
+    assert!(
+        text.contains(unknown) && text.contains("[source] app"),
+        "{text}"
+    );
+    let err = h
+        .graph
+        .app_listing(&AppRef::ServicePrincipal(unknown.into()))
+        .await
+        .expect_err("no such service principal");
+    assert!(matches!(err, SourceError::Graph { .. }), "{err:?}");
+    let err = h
+        .graph
+        .app_listing(&AppRef::ServicePrincipal("not a guid/../x".into()))
+        .await
+        .expect_err("not an id");
+    assert!(err.to_string().contains("[source] app"), "{err}");
+}
