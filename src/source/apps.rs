@@ -11,7 +11,7 @@
 use serde::Deserialize;
 
 use super::SourceError;
-use super::groups::{looks_like_object_id, odata_string, unexpected_resync};
+use super::groups::{every_page, looks_like_object_id, odata_string, unexpected_resync};
 use super::http::{GraphHttp, endpoint as url, path_of};
 use super::model::{MemberKind, RoundStats};
 use super::page::Page;
@@ -174,24 +174,11 @@ async fn assignments(
         graph,
         &["servicePrincipals", id, "appRoleAssignedTo"],
         &query,
-    )?
-    .to_string();
-    let mut next = Some(home.clone());
-    let mut assignments = Vec::new();
-    while let Some(url) = next.take() {
-        let page: Page<AssignmentBody> = http
-            .get_json(&url, &mut stats.requests)
-            .await
-            .map_err(unexpected_resync)?;
-        stats.pages += 1;
-        stats.objects += page.value.len() as u64;
-        next = page
-            .next_url(&url, &home)
-            .map_err(|what| SourceError::Malformed {
-                path: path_of(&url),
-                what,
-            })?;
-        assignments.extend(page.value.into_iter().map(|a| Assignment {
+    )?;
+    let listed: Vec<AssignmentBody> = every_page(http, home.to_string(), stats).await?;
+    let mut assignments: Vec<Assignment> = listed
+        .into_iter()
+        .map(|a| Assignment {
             principal_kind: match a.principal_type.as_deref() {
                 Some("User") => MemberKind::User,
                 Some("Group") => MemberKind::Group,
@@ -199,8 +186,8 @@ async fn assignments(
             },
             principal_id: a.principal_id,
             app_role_id: a.app_role_id,
-        }));
-    }
+        })
+        .collect();
     assignments.sort();
     assignments.dedup();
     Ok(assignments)

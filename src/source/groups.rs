@@ -125,11 +125,27 @@ pub async fn list(
     stats: &mut RoundStats,
 ) -> Result<BTreeMap<String, MemberKind>, SourceError> {
     let url = endpoint(graph, segments, &[("$select", "id"), ("$top", "999")])?;
-    let home = url.to_string();
+    let entries: Vec<MemberEntry> = every_page(http, url.to_string(), stats).await?;
+    Ok(entries
+        .into_iter()
+        .map(|member| {
+            let kind = member.kind();
+            (member.id, kind)
+        })
+        .collect())
+}
+
+/// Every item of a collection from its first page at `home`, following `@odata.nextLink`
+/// (checked to stay on Graph's origin and to move on).
+pub(super) async fn every_page<T: serde::de::DeserializeOwned>(
+    http: &GraphHttp,
+    home: String,
+    stats: &mut RoundStats,
+) -> Result<Vec<T>, SourceError> {
     let mut next = Some(home.clone());
-    let mut members = BTreeMap::new();
+    let mut items = Vec::new();
     while let Some(url) = next.take() {
-        let page: Page<MemberEntry> = http
+        let page: Page<T> = http
             .get_json(&url, &mut stats.requests)
             .await
             .map_err(unexpected_resync)?;
@@ -141,12 +157,9 @@ pub async fn list(
                 path: path_of(&url),
                 what,
             })?;
-        for member in page.value {
-            let kind = member.kind();
-            members.insert(member.id, kind);
-        }
+        items.extend(page.value);
     }
-    Ok(members)
+    Ok(items)
 }
 
 /// Outside delta queries a resync answer (410) makes no sense: report it as the error it is.
