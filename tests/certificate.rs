@@ -8,14 +8,8 @@ mod common;
 use common::{DEMO_GROUPS, demo_tenant, entrasync, write_config};
 use entrasync::emulator::{Emulator, EmulatorOptions};
 
-const REGISTERED: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/client-certificate.pem"
-);
-const UNKNOWN: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/other-certificate.pem"
-);
+const REGISTERED: &str = common::REGISTERED_CERTIFICATE;
+const UNKNOWN: &str = common::UNKNOWN_CERTIFICATE;
 
 /// The emulator with the fixture certificate registered, and a config that signs in with `pem`.
 async fn setup(pem: &str) -> (Emulator, tempfile::TempDir, std::path::PathBuf) {

@@ -7,7 +7,7 @@ mod common;
 
 use common::{DEMO_GROUPS, Harness, remove_from_file_target};
 use entrasync::config;
-use entrasync::engine::{self, Options};
+use entrasync::engine;
 use entrasync::plan::PushedUser;
 use entrasync::target::AnyTarget;
 use serde_json::{Value, json};
@@ -28,21 +28,12 @@ async fn setup() -> Setup {
     std::fs::write(&h.config_path, text).expect("writes");
     let config = config::load(&h.config_path).expect("valid");
     let target = AnyTarget::from_config(config.target.as_ref().expect("a target")).expect("builds");
-    let _ = DEMO_GROUPS;
     Setup { h, config, target }
 }
 
 impl Setup {
     async fn cycle(&self) -> engine::CycleReport {
-        engine::cycle(
-            &self.h.graph,
-            &self.h.snapshot,
-            &self.config,
-            Some(&self.target),
-            Options::default(),
-        )
-        .await
-        .expect("the cycle runs")
+        self.h.provision(&self.config, &self.target).await
     }
 
     fn file_user(&self, user_name: &str) -> Option<Value> {

@@ -61,15 +61,7 @@ async fn setup_on(h: Harness, rules: &str, extra: &str) -> Setup {
 
 impl Setup {
     async fn cycle(&self) -> CycleReport {
-        engine::cycle(
-            &self.h.graph,
-            &self.h.snapshot,
-            &self.config,
-            Some(&self.target),
-            Options::default(),
-        )
-        .await
-        .expect("the cycle runs")
+        self.h.provision(&self.config, &self.target).await
     }
 
     async fn user(&self, user_name: &str) -> Value {

@@ -275,14 +275,8 @@ const SCIM_TOKEN: &str = "scim~bearer.only-in-tests-secrets-8d2e4b";
 /// The emulator's access tokens all start with this (a JWT header).
 const TOKEN_HEADER: &str = "eyJ0eXAiOiJKV1QiLCJlbXUiOnRydWV9";
 
-const REGISTERED: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/client-certificate.pem"
-);
-const UNKNOWN: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/other-certificate.pem"
-);
+const REGISTERED: &str = common::REGISTERED_CERTIFICATE;
+const UNKNOWN: &str = common::UNKNOWN_CERTIFICATE;
 
 impl Run {
     /// With the variable `name` set to `value`.
@@ -1129,6 +1123,26 @@ impl TlsFront {
 /// How long a refused certificate may take to fail: it is not retried.
 const NO_RETRY: Duration = Duration::from_secs(2);
 
+/// Each of `commands` exits 1 at once (not retried) on an untrusted certificate, saying every
+/// one of `words`.
+async fn refused_untrusted(config: &Path, commands: &[&[&str]], words: &[&str]) {
+    for args in commands {
+        let started = Instant::now();
+        let out = Run::default().output(config, args).await;
+        assert_exit(&out, 1, &format!("{args:?} without the CA"));
+        let stderr = stderr(&out);
+        assert!(
+            words.iter().all(|w| stderr.contains(w)),
+            "{args:?}: {stderr}"
+        );
+        assert!(
+            started.elapsed() < NO_RETRY,
+            "not retried: {:?}",
+            started.elapsed()
+        );
+    }
+}
+
 /// Graph (the token endpoint and Graph itself) behind HTTPS with a certificate from a CA this
 /// machine does not trust: `check` and `once` fail at once with exit 1 and say what to do;
 /// with `[source] ca_file` naming that CA, both work, a whole cycle over HTTPS.
@@ -1145,24 +1159,14 @@ async fn graph_with_a_certificate_from_an_unknown_ca_is_refused_until_ca_file_na
     let dir = tempfile::tempdir().expect("tempdir");
     let secret = emulator.client_secret();
     let config = config_with(&dir, &emulator, &secret, CLI_RULES);
-    for args in [&["check"][..], &["once"], &["--log-format", "json", "once"]] {
-        let started = Instant::now();
-        let out = Run::default().output(&config, args).await;
-        assert_exit(&out, 1, &format!("{args:?} without the CA"));
-        let stderr = stderr(&out);
-        assert!(
-            stderr.contains("cannot connect securely to the token endpoint")
-                && stderr.contains("the server's certificate is not trusted")
-                && stderr.contains("UnknownIssuer")
-                && stderr.contains("[source] ca_file"),
-            "{args:?}: {stderr}"
-        );
-        assert!(
-            started.elapsed() < NO_RETRY,
-            "not retried: {:?}",
-            started.elapsed()
-        );
-    }
+    let commands = [&["check"][..], &["once"], &["--log-format", "json", "once"]];
+    let words = [
+        "cannot connect securely to the token endpoint",
+        "the server's certificate is not trusted",
+        "UnknownIssuer",
+        "[source] ca_file",
+    ];
+    refused_untrusted(&config, &commands, &words).await;
     assert_eq!(
         emulator.requests().count(Endpoint::Token),
         0,
@@ -1234,23 +1238,12 @@ async fn a_scim_target_with_a_certificate_from_an_unknown_ca_is_refused_until_ca
         &secret,
         &scim_rules(&url, "token_file = \"scim-token\""),
     );
-    for args in [&["check"][..], &["once"]] {
-        let started = Instant::now();
-        let out = Run::default().output(&config, args).await;
-        assert_exit(&out, 1, &format!("{args:?} without the CA"));
-        let stderr = stderr(&out);
-        assert!(
-            stderr.contains("cannot connect securely")
-                && stderr.contains("the server's certificate is not trusted")
-                && stderr.contains("[target] ca_file"),
-            "{args:?}: {stderr}"
-        );
-        assert!(
-            started.elapsed() < NO_RETRY,
-            "not retried: {:?}",
-            started.elapsed()
-        );
-    }
+    let words = [
+        "cannot connect securely",
+        "the server's certificate is not trusted",
+        "[target] ca_file",
+    ];
+    refused_untrusted(&config, &[&["check"][..], &["once"]], &words).await;
     assert!(
         stub.authorizations.lock().expect("lock").is_empty(),
         "the token never went to the server it could not verify"

@@ -135,10 +135,15 @@ async fn create(State(store): Shared, Json(mut user): Json<Value>) -> (StatusCod
 
 async fn read(State(store): Shared, Path(id): Path<String>) -> Result<Json<Value>, StatusCode> {
     count(&store, false);
+    stored(&store, &id)
+}
+
+/// The user `id` as stored, or 404.
+fn stored(store: &Store, id: &str) -> Result<Json<Value>, StatusCode> {
     let users = store.users.lock().expect("not poisoned");
     users
         .by_id
-        .get(&id)
+        .get(id)
         .cloned()
         .map(Json)
         .ok_or(StatusCode::NOT_FOUND)
@@ -165,13 +170,7 @@ async fn patch(
     Json(_operations): Json<Value>,
 ) -> Result<Json<Value>, StatusCode> {
     count(&store, true);
-    let users = store.users.lock().expect("not poisoned");
-    users
-        .by_id
-        .get(&id)
-        .cloned()
-        .map(Json)
-        .ok_or(StatusCode::NOT_FOUND)
+    stored(&store, &id)
 }
 
 async fn remove(State(store): Shared, Path(id): Path<String>) -> StatusCode {

@@ -108,9 +108,9 @@ pub async fn cycle(
             Evaluate::All => snapshot.source_state()?,
             Evaluate::Users(ids) => snapshot.source_state_of(ids)?,
         };
-        let scope = Scope::Cycle {
-            evaluate,
-            fingerprint,
+        let scope = Scope {
+            users: evaluate,
+            fingerprint: Some(fingerprint),
         };
         provision(read, state, scope, snapshot, config, target, options).await
     }
@@ -198,7 +198,10 @@ pub async fn on_demand(
     provision(
         read,
         state,
-        Scope::OnDemand(only),
+        Scope {
+            users: Evaluate::Users(only),
+            fingerprint: None,
+        },
         snapshot,
         config,
         target,

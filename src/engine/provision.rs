@@ -21,25 +21,13 @@ use crate::target::{AnyTarget, Target};
 const APPLY_BATCH: usize = 1_000;
 
 /// Whom a provisioning pass is for.
-pub(super) enum Scope {
-    /// A scheduled or `once` cycle: the users `evaluate` names; `fingerprint` is the
-    /// configuration's, stored once a pass over everyone has finished.
-    Cycle {
-        evaluate: Evaluate,
-        fingerprint: Vec<u8>,
-    },
-    /// `once --user/--group`: these users alone, laid over the snapshot for this pass only; the
-    /// snapshot's marks and verdicts are left as they are.
-    OnDemand(BTreeSet<String>),
-}
-
-impl Scope {
-    fn users(&self) -> Evaluate {
-        match self {
-            Scope::Cycle { evaluate, .. } => evaluate.clone(),
-            Scope::OnDemand(only) => Evaluate::Users(only.clone()),
-        }
-    }
+pub(super) struct Scope {
+    /// The users the rules evaluate.
+    pub(super) users: Evaluate,
+    /// A scheduled or `once` cycle: the configuration's fingerprint, stored once a pass over
+    /// everyone has finished. `None` for `once --user/--group`: those users alone, laid over the
+    /// snapshot for this pass only, the snapshot's marks and verdicts left as they are.
+    pub(super) fingerprint: Option<Vec<u8>>,
 }
 
 /// Rules, plan, apply, record — for the users `scope` names, whose source `state` holds.
@@ -56,7 +44,7 @@ pub(super) async fn provision(
         Members::Direct => Membership::Direct,
         Members::Transitive => Membership::Transitive,
     };
-    let users = scope.users();
+    let users = &scope.users;
     let gone = state
         .gone
         .iter()
@@ -77,13 +65,14 @@ pub(super) async fn provision(
     };
     // What was read back for users outside this pass is recorded; they are not planned here.
     pushed.retain(|id, _| users.covers(id));
-    let totals = match &scope {
-        Scope::Cycle { evaluate, .. } => snapshot.totals(evaluate, &outcome)?,
-        // Only the named users: their own totals.
-        Scope::OnDemand(_) => snapshot.totals(&Evaluate::All, &outcome)?,
+    // On demand, only the named users: their own totals.
+    let against = match scope.fingerprint {
+        Some(_) => users,
+        None => &Evaluate::All,
     };
-    if let (Scope::Cycle { evaluate, .. }, Some(_)) = (&scope, writing) {
-        snapshot.keep_verdicts(evaluate, &outcome)?;
+    let totals = snapshot.totals(against, &outcome)?;
+    if scope.fingerprint.is_some() && writing.is_some() {
+        snapshot.keep_verdicts(users, &outcome)?;
     }
     let unmapped = Unmapped {
         departments: totals.unmapped_departments,
@@ -104,7 +93,7 @@ pub(super) async fn provision(
         table: lines(&plan.changes, &pushed),
         held: lines(&plan.held, &pushed),
         dry_run: options.dry_run,
-        on_demand: matches!(scope, Scope::OnDemand(_)),
+        on_demand: scope.fingerprint.is_none(),
         target: target.map(Target::describe),
         applied: 0,
         applied_by: BTreeMap::new(),
@@ -119,14 +108,10 @@ pub(super) async fn provision(
         return finish(report, snapshot, options).await;
     };
     let mut pending = apply(&plan, &pushed, target, snapshot, &mut report).await?;
-    if let Scope::Cycle {
-        evaluate,
-        fingerprint,
-    } = &scope
-    {
+    if let Some(fingerprint) = &scope.fingerprint {
         pending.extend(unresolved);
         pending.extend(plan.held.iter().map(|c| c.id.clone()));
-        snapshot.evaluated(evaluate, &pending, fingerprint).await?;
+        snapshot.evaluated(users, &pending, fingerprint).await?;
     }
     finish(report, snapshot, options).await
 }

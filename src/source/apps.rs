@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::SourceError;
 use super::groups::{every_page, looks_like_object_id, odata_string, unexpected_resync};
-use super::http::{GraphHttp, endpoint as url, path_of};
+use super::http::{GraphHttp, endpoint, path_of};
 use super::model::{MemberKind, RoundStats};
 use super::page::Page;
 
@@ -130,7 +130,7 @@ async fn service_principal(
                     "\"{id}\" is not a service principal's object id (a GUID); check [source] app"
                 )));
             }
-            let url = url(graph, &["servicePrincipals", id], &[("$select", SELECT)])?;
+            let url = endpoint(graph, &["servicePrincipals", id], &[("$select", SELECT)])?;
             let body = http
                 .get_json(url.as_str(), &mut stats.requests)
                 .await
@@ -141,7 +141,7 @@ async fn service_principal(
         AppRef::ClientId(client_id) => {
             let filter = format!("appId eq {}", odata_string(client_id));
             let query = [("$filter", filter.as_str()), ("$select", SELECT)];
-            let url = url(graph, &["servicePrincipals"], &query)?;
+            let url = endpoint(graph, &["servicePrincipals"], &query)?;
             let page: Page<ServicePrincipalBody> = http
                 .get_json(url.as_str(), &mut stats.requests)
                 .await
@@ -170,7 +170,7 @@ async fn assignments(
 ) -> Result<Vec<Assignment>, SourceError> {
     let select = "principalId,principalType,appRoleId";
     let query = [("$select", select), ("$top", "999")];
-    let home = url(
+    let home = endpoint(
         graph,
         &["servicePrincipals", id, "appRoleAssignedTo"],
         &query,

@@ -75,6 +75,24 @@ impl Harness {
         }
     }
 
+    /// One whole cycle (read, rules, plan, apply) with `config` into `target`; panics if it
+    /// cannot run.
+    pub async fn provision(
+        &self,
+        config: &Config,
+        target: &entrasync::target::AnyTarget,
+    ) -> engine::CycleReport {
+        engine::cycle(
+            &self.graph,
+            &self.snapshot,
+            config,
+            Some(target),
+            engine::Options::default(),
+        )
+        .await
+        .expect("the cycle runs")
+    }
+
     pub async fn cycle(&self) -> Result<ReadReport, CycleError> {
         engine::read(&self.graph, &self.snapshot).await
     }
@@ -385,3 +403,15 @@ impl Rng {
         &items[self.next() as usize % items.len()]
     }
 }
+
+/// The client certificate registered on the emulator's app in the certificate tests (PEM, with
+/// its private key).
+pub const REGISTERED_CERTIFICATE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/client-certificate.pem"
+);
+/// A certificate the emulator does not know.
+pub const UNKNOWN_CERTIFICATE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/fixtures/other-certificate.pem"
+);
