@@ -79,6 +79,8 @@ pub struct RawPermissionGroup {
     pub aliases: Option<Vec<String>>,
     pub priority: Option<i64>,
     pub fallback_department: Option<String>,
+    pub app_roles: Option<Vec<String>>,
+    pub exclusive: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -102,6 +104,16 @@ pub struct RawSource {
     pub ca_file: Option<PathBuf>,
     pub groups: Option<Vec<String>>,
     pub members: Option<String>,
+    pub app: Option<RawApp>,
+    pub scope: Option<String>,
     pub request_timeout: Option<String>,
     pub max_retry_wait: Option<String>,
+}
+
+/// `[source] app`: the application whose app roles and assignments are read.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApp {
+    pub service_principal_id: Option<String>,
+    pub client_id: Option<String>,
 }

@@ -11,7 +11,7 @@
 use std::collections::BTreeMap;
 
 use super::raw::{RawConfig, RawDepartment, RawFilter, RawPermissionGroup};
-use super::{ConfigError, Validator};
+use super::{ConfigError, ScopeBy, Validator};
 use crate::rules::expr::Expr;
 
 /// The Entra properties an attribute expression may read: what `source/` selects, plus
@@ -80,12 +80,18 @@ pub struct Filter {
     pub groups: Option<Vec<String>>,
 }
 
-/// A permission group of the target, and the Entra groups that grant it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A permission group of the target, and the Entra groups and app roles that grant it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PermissionGroup {
     pub name: String,
     /// Entra group display names or object ids; unique across all permission groups.
     pub aliases: Vec<String>,
+    /// Values of `[source] app`'s roles (stacksync's "editor"); unique across all permission
+    /// groups, compared without case.
+    pub app_roles: Vec<String>,
+    /// A user may hold one exclusive permission at most (SignPath: "at most one role other
+    /// than Regular User"); two are a rule error, and the user is not changed.
+    pub exclusive: bool,
     /// 1 is the highest; unique.
     pub priority: u32,
     /// The department of a user whose own maps to none, when this is their primary permission.
@@ -111,8 +117,11 @@ pub struct AttributeMapping {
 /// What `rules/` needs from the configuration.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RulesConfig {
-    /// The groups whose members are in scope: `[source] groups` and every permission alias
-    /// (display names or object ids, as written). Empty: every user (filters alone decide).
+    /// Who is in scope: members of `scope_groups`, the app's assigned users, or everyone.
+    pub scope: ScopeBy,
+    /// With [`ScopeBy::Groups`], the groups whose members are in scope: `[source] groups` and
+    /// every permission alias (display names or object ids, as written). Empty: every user
+    /// (filters alone decide).
     pub scope_groups: Vec<String>,
     pub filter: Filter,
     /// Sorted by priority, highest (1) first.
@@ -130,6 +139,12 @@ impl RulesConfig {
         let aliases = self.permission_groups.iter().flat_map(|p| &p.aliases);
         let filtered = self.filter.groups.iter().flatten();
         aliases.chain(filtered).cloned().collect()
+    }
+
+    /// Every app role value a permission group is granted by.
+    pub fn app_roles_read(&self) -> Vec<String> {
+        let roles = self.permission_groups.iter().flat_map(|p| &p.app_roles);
+        roles.cloned().collect()
     }
 }
 
@@ -162,18 +177,22 @@ impl Validator<'_> {
                 Some(name)
             }
         };
-        // A permission group no alias gives, and not the default either, is granted to no one.
-        let unreachable = permission_groups
-            .iter()
-            .find(|p| p.aliases.is_empty() && default_permission.as_ref() != Some(&p.name));
+        // A permission group no alias or role gives, and not the default either, is granted
+        // to no one.
+        let unreachable = permission_groups.iter().find(|p| {
+            p.aliases.is_empty()
+                && p.app_roles.is_empty()
+                && default_permission.as_ref() != Some(&p.name)
+        });
         if let Some(group) = unreachable {
             return Err(self.invalid(
                 &format!("[[permission_groups]] ({}) aliases", group.name),
-                "is empty, so no user can get this permission; list the Entra groups that give it, or name it in default_permission",
+                "is empty, so no user can get this permission; list the Entra groups that give it (or the app roles, in app_roles), or name it in default_permission",
             ));
         }
         let attributes = self.attributes(raw.attributes.take().unwrap_or_default())?;
         Ok(RulesConfig {
+            scope: ScopeBy::Groups,
             scope_groups: Vec::new(),
             filter,
             permission_groups,
@@ -250,7 +269,7 @@ impl Validator<'_> {
         let owners = departments
             .iter()
             .map(|d| (d.name.as_str(), d.aliases.as_slice()));
-        self.unique_aliases("[[departments]]", "department", owners)?;
+        self.unique_aliases("[[departments]]", ("alias", "department"), owners)?;
         Ok(departments)
     }
 
@@ -272,6 +291,16 @@ impl Validator<'_> {
             }
             let aliases =
                 self.aliases(&format!("{key} aliases"), group.aliases.unwrap_or_default())?;
+            let app_roles = match group.app_roles {
+                None => Vec::new(),
+                Some(roles) if roles.is_empty() => {
+                    return Err(self.invalid(
+                        &format!("{key} app_roles"),
+                        "is an empty list; list the app role values that give this permission (such as \"editor\"), or leave the key out",
+                    ));
+                }
+                Some(roles) => self.aliases(&format!("{key} app_roles"), roles)?,
+            };
             let priority = match group.priority {
                 None => {
                     return Err(self.invalid(
@@ -308,6 +337,8 @@ impl Validator<'_> {
             groups.push(PermissionGroup {
                 name,
                 aliases,
+                app_roles,
+                exclusive: group.exclusive.unwrap_or(false),
                 priority,
                 fallback_department,
             });
@@ -315,7 +346,19 @@ impl Validator<'_> {
         let owners = groups
             .iter()
             .map(|g| (g.name.as_str(), g.aliases.as_slice()));
-        self.unique_aliases("[[permission_groups]]", "permission group", owners)?;
+        self.unique_aliases(
+            "[[permission_groups]]",
+            ("alias", "permission group"),
+            owners,
+        )?;
+        let owners = groups
+            .iter()
+            .map(|g| (g.name.as_str(), g.app_roles.as_slice()));
+        self.unique_aliases(
+            "[[permission_groups]]",
+            ("app role", "permission group"),
+            owners,
+        )?;
         groups.sort_by_key(|g| g.priority);
         Ok(groups)
     }
@@ -398,11 +441,12 @@ impl Validator<'_> {
         Ok(out)
     }
 
-    /// An alias may belong to one owner only (compared as Entra compares names: without case).
+    /// An alias (or app role) may belong to one owner only (compared as Entra compares names:
+    /// without case).
     fn unique_aliases<'a>(
         &self,
         key: &str,
-        what: &str,
+        (noun, what): (&str, &str),
         owners: impl Iterator<Item = (&'a str, &'a [String])>,
     ) -> Result<(), ConfigError> {
         let mut seen: Vec<(&str, &str)> = Vec::new();
@@ -411,7 +455,7 @@ impl Validator<'_> {
                 if let Some((_, first)) = seen.iter().find(|(a, _)| a.eq_ignore_ascii_case(alias)) {
                     return Err(self.invalid(
                         key,
-                        format!("alias \"{alias}\" belongs to both {what} \"{first}\" and \"{owner}\"; aliases must be unique, keep it in one of them"),
+                        format!("{noun} \"{alias}\" belongs to both {what} \"{first}\" and \"{owner}\"; {noun}s must be unique, keep it in one of them"),
                     ));
                 }
                 seen.push((alias, owner));

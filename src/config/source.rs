@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use super::raw::RawSource;
+use super::raw::{RawApp, RawSource};
 use super::{ConfigError, Validator};
 use crate::credential::Credential;
+use crate::source::{AppRef, looks_like_object_id};
 use crate::tls::CaBundle;
 
 const DEFAULT_AUTHORITY_URL: &str = "https://login.microsoftonline.com";
@@ -22,6 +23,20 @@ pub enum Members {
     Direct,
     /// Members of nested groups too, through `/groups/{id}/transitiveMembers`.
     Transitive,
+}
+
+/// Who is in scope (`[source] scope`); `[filter]` narrows each of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ScopeBy {
+    /// The direct (or transitive) members of the scoped groups: `[source] groups` and the
+    /// permission aliases. With none of them, every user (filters alone decide).
+    #[default]
+    Groups,
+    /// The users assigned to `[source] app`, directly or as direct members of an assigned group
+    /// ("Sync only assigned users and groups", Entra's default).
+    Assigned,
+    /// Every user of the tenant (Syncro's filter-only mode).
+    All,
 }
 
 /// `[source]`: how to reach Microsoft Graph and what to read.
@@ -42,6 +57,13 @@ pub struct SourceConfig {
     /// Scoped groups as configured: display names or object ids.
     pub groups: Vec<String>,
     pub members: Members,
+    /// `[source] app`: the application whose app roles and assignments are read each cycle.
+    pub app: Option<AppRef>,
+    /// `[source] scope` as written; `config()` settles the default once the rules are known.
+    pub scope: Option<ScopeBy>,
+    /// App role values the rules map (`[[permission_groups]] app_roles`): a cycle checks that
+    /// the app defines each one, as it checks that each configured group exists.
+    pub app_roles: Vec<String>,
     /// How long one HTTP request may take before it counts as failed (and is retried).
     pub request_timeout: Duration,
     /// The most a round waits in total on throttling and retries before it fails.
@@ -94,6 +116,19 @@ impl Validator<'_> {
                 ));
             }
         };
+        let app = raw.app.take().map(|app| self.app(app)).transpose()?;
+        let scope = match raw.scope.as_deref().map(str::trim) {
+            None => None,
+            Some("groups") => Some(ScopeBy::Groups),
+            Some("assigned") => Some(ScopeBy::Assigned),
+            Some("all") => Some(ScopeBy::All),
+            Some(other) => {
+                return Err(self.invalid(
+                    "[source] scope",
+                    format!("is \"{other}\"; it must be \"groups\" (members of the listed groups), \"assigned\" (users assigned to [source] app) or \"all\" (every user, narrowed by [filter])"),
+                ));
+            }
+        };
         let request_timeout = self.duration(
             "[source] request_timeout",
             raw.request_timeout,
@@ -114,9 +149,39 @@ impl Validator<'_> {
             ca,
             groups,
             members,
+            app,
+            scope,
+            app_roles: Vec::new(),
             request_timeout,
             max_retry_wait,
         })
+    }
+
+    fn app(&self, raw: RawApp) -> Result<AppRef, ConfigError> {
+        let key = "[source] app";
+        let id = |name: &str, value: String| {
+            let value = value.trim().to_owned();
+            if looks_like_object_id(&value) {
+                Ok(value)
+            } else {
+                Err(self.invalid(
+                    &format!("{key} {name}"),
+                    format!("is \"{value}\", which is no GUID; copy it from the Entra admin center (Enterprise applications, the app's Overview)"),
+                ))
+            }
+        };
+        match (raw.service_principal_id, raw.client_id) {
+            (Some(sp), None) => Ok(AppRef::ServicePrincipal(id("service_principal_id", sp)?)),
+            (None, Some(client)) => Ok(AppRef::ClientId(id("client_id", client)?)),
+            (Some(_), Some(_)) => Err(self.invalid(
+                key,
+                "names the app twice; write either service_principal_id (the enterprise application's object id) or client_id (its application id), not both",
+            )),
+            (None, None) => Err(self.invalid(
+                key,
+                "names no app; write { client_id = \"…\" } (the application id) or { service_principal_id = \"…\" } (the enterprise application's object id)",
+            )),
+        }
     }
 
     fn groups(&self, groups: Vec<String>) -> Result<Vec<String>, ConfigError> {

@@ -16,7 +16,7 @@ use std::time::{Instant, SystemTime};
 pub use report::{CycleReport, Failure, PlanCounts, PlanLine, ReadReport, RoundReport};
 
 use crate::config::Config;
-use crate::snapshot::{Evaluate, Snapshot, SnapshotError};
+use crate::snapshot::{AppState, Evaluate, Snapshot, SnapshotError};
 use crate::source::{Graph, Resume, SourceError};
 use crate::target::AnyTarget;
 use provision::{Scope, provision};
@@ -152,6 +152,14 @@ pub async fn on_demand(
     }
     let only: BTreeSet<String> = found.users.keys().cloned().collect();
     let mut state = snapshot.source_state_of(&only)?;
+    // The app's assignments as they are now, like the users: a role given a minute ago counts.
+    if let Some(app) = graph.configured_app().await? {
+        let app = AppState::of(&app);
+        for group in app.groups.keys() {
+            state.members.entry(group.clone()).or_default();
+        }
+        state.app = Some(app);
+    }
     for (id, read) in &found.users {
         state.users.insert(id.clone(), read.user.clone());
         state.gone.remove(id);

@@ -6,10 +6,12 @@
 //!
 //! The five vendor guides in `shared/seeds/` are the specification:
 //! - scope (`scope.rs`): a member of a scoped group, or everyone when none is scoped (Syncro's
-//!   filter-only mode), passing every `[filter]` criterion; a disabled account is out of scope;
-//! - permissions (`permissions.rs`): every group that matches an alias gives its permission
-//!   group, ordered by priority — the first is primary, the rest additional (Stratsys's Anna);
-//!   none gives `default_permission` (stacksync's "viewer") or the rule error;
+//!   filter-only mode), or a user assigned to the app (`roles.rs`), passing every `[filter]`
+//!   criterion; a disabled account is out of scope;
+//! - permissions (`permissions.rs`): every group that matches an alias, and every app role that
+//!   matches an `app_roles` value, gives its permission group, ordered by priority — the first
+//!   is primary, the rest additional (Stratsys's Anna); none gives `default_permission`
+//!   (stacksync's "viewer") or the rule error; two exclusive ones are a rule error (SignPath);
 //! - department (`department.rs`): by alias, else the fallback of the primary permission group,
 //!   else "No standard department defined" and the user is not created;
 //! - attributes (`attributes.rs`, `expr/`): the `[attributes]` expressions over Entra properties.
@@ -21,6 +23,7 @@ mod attributes;
 mod department;
 pub mod expr;
 mod permissions;
+mod roles;
 mod scope;
 
 #[cfg(test)]
@@ -91,6 +94,9 @@ pub enum RuleErrorKind {
     NoDepartment,
     /// The `userName` expression gave nothing: the user cannot be matched in the target, held.
     NoUserName,
+    /// The user would get two exclusive permissions (SignPath's "at most one role other than
+    /// Regular User"): held, neither changed nor removed, until one is taken away in Entra.
+    ExclusivePermissions,
 }
 
 /// A rule error of one user, in the words of the vendors' provisioning logs.
@@ -165,6 +171,7 @@ pub fn evaluate(mut state: SourceState, config: &RulesConfig, membership: Member
     let state = &state;
     let mut groups = scope::Groups::new(state, membership, users.len());
     groups.scope(&config.scope_groups);
+    let roles = roles::Roles::new(state);
     let mut outcome = Outcome::default();
     if !config.permission_groups.is_empty() {
         outcome.unmapped.groups = permissions::unmapped_groups(&groups, config);
@@ -172,7 +179,7 @@ pub fn evaluate(mut state: SourceState, config: &RulesConfig, membership: Member
     outcome.aliases = permissions::alias_status(&groups, config);
     for (id, user) in users {
         let (id, user) = (&id, &user);
-        if !scope::in_scope(user, &groups, config) {
+        if !scope::in_scope(user, &groups, &roles, config) {
             continue;
         }
         let upn = user.user_principal_name.clone();
@@ -185,7 +192,7 @@ pub fn evaluate(mut state: SourceState, config: &RulesConfig, membership: Member
             };
             outcome.errors.push(error);
         };
-        let Some(permissions) = permissions::of(id, &groups, config) else {
+        let Some(permissions) = permissions::of(id, &groups, &roles, config) else {
             error(
                 RuleErrorKind::NoMainMembership,
                 format!("User {id} has no main membership."),
@@ -193,6 +200,16 @@ pub fn evaluate(mut state: SourceState, config: &RulesConfig, membership: Member
             outcome.held.insert(id.clone());
             continue;
         };
+        if let Some((first, second)) = permissions::conflict(&permissions, config) {
+            error(
+                RuleErrorKind::ExclusivePermissions,
+                format!(
+                    "User {id} would get two exclusive permissions, \"{first}\" and \"{second}\"; a user may hold one of them only: take one of the roles or groups that give them away in Entra. The user is not changed meanwhile."
+                ),
+            );
+            outcome.held.insert(id.clone());
+            continue;
+        }
         let mut attributes = attributes::evaluate(user, &config.attributes);
         let Some(user_name) = attributes.get("userName").cloned() else {
             error(

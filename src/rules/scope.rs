@@ -1,6 +1,7 @@
-//! Who is in scope: a member of a scoped group (or everyone, when no group is scoped), enabled,
-//! and passing every `[filter]` criterion — Syncro's semantics: all listed criteria must match,
-//! an omitted one matches everyone.
+//! Who is in scope: a member of a scoped group (or everyone, when no group is scoped), a user
+//! assigned to the app (`scope = "assigned"`) or everyone (`scope = "all"`); enabled, and
+//! passing every `[filter]` criterion — Syncro's semantics: all listed criteria must match, an
+//! omitted one matches everyone.
 //!
 //! Part of `rules/` (pure). Groups are named in the config by display name or object id; the
 //! snapshot keeps which id each entry was bound to, so a group renamed in Entra stays the group
@@ -8,11 +9,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::config::RulesConfig;
+use crate::config::{RulesConfig, ScopeBy};
 use crate::snapshot::SourceState;
 use crate::source::{Member, User};
 
 use super::Membership;
+use super::roles::Roles;
 
 /// The groups of the source state, as the rules ask about them.
 pub struct Groups<'a> {
@@ -89,18 +91,22 @@ impl<'a> Groups<'a> {
 const GATHER_FROM: usize = 1_000;
 
 /// True when `user` is in scope.
-pub fn in_scope(user: &User, groups: &Groups<'_>, config: &RulesConfig) -> bool {
+pub fn in_scope(user: &User, groups: &Groups<'_>, roles: &Roles<'_>, config: &RulesConfig) -> bool {
     if user.account_enabled == Some(false) {
         return false;
     }
-    let scoped = config.scope_groups.is_empty()
-        || match &groups.scoped {
+    let scoped = match config.scope {
+        ScopeBy::All => true,
+        ScopeBy::Assigned => roles.is_assigned(&user.id),
+        ScopeBy::Groups if config.scope_groups.is_empty() => true,
+        ScopeBy::Groups => match &groups.scoped {
             Some(scoped) => scoped.contains(user.id.as_str()),
             None => config
                 .scope_groups
                 .iter()
                 .any(|entry| groups.has_member(entry, &user.id)),
-        };
+        },
+    };
     scoped && passes_filter(user, groups, config)
 }
 

@@ -52,13 +52,14 @@ use super::{Counts, SnapshotError};
 /// deleted without its tombstone (the next full round could not tell it was ever there); a
 /// tombstone next to a user still present is harmless, as the repairing full round either lists
 /// the user (the tombstone goes) or does not (it stays).
-const DATA: [TreeId; 6] = [
+const DATA: [TreeId; 7] = [
     TreeId::Meta,
     TreeId::Gone,
     TreeId::Users,
     TreeId::Groups,
     TreeId::Members,
     TreeId::Transitive,
+    TreeId::Assignments,
 ];
 const COMPLETION: [TreeId; 2] = [TreeId::Links, TreeId::Bindings];
 /// Written with the data in a one-transaction commit; dropped by a staged one.

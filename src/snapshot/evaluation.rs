@@ -89,6 +89,7 @@ impl Snapshot {
         let mut state = SourceState {
             groups: self.store.json_map(TreeId::Groups)?,
             bindings: self.store.string_map(TreeId::Bindings)?,
+            app: super::app::read(&self.store, Some(ids))?,
             ..SourceState::default()
         };
         for id in ids {

@@ -38,7 +38,11 @@
 //!   user); `e:` + user id → JSON [`RuleError`](crate::rules::RuleError), for users with one;
 //!   `x:` + user id → the user's Entra department, and `d:` + u32 big-endian length of that
 //!   department ‖ the department ‖ user id → empty, for users whose department no alias maps;
-//!   [`IN_SCOPE_KEY`] → u64 big-endian count of the users in the `s:` lists.
+//!   [`IN_SCOPE_KEY`] → u64 big-endian count of the users in the `s:` lists;
+//! - `assignments`: `u:` or `g:` + the id of a user or group assigned to `[source] app` → JSON
+//!   array of the sorted role ids it holds; with `meta/app` → JSON of the app's service principal
+//!   and role definitions (see `app.rs`). Added within schema 1: an older snapshot has neither,
+//!   and its first cycle with an app writes them and evaluates everyone.
 
 use std::io;
 
@@ -83,9 +87,10 @@ pub(super) enum TreeId {
     Unconfirmed,
     Dirty,
     Verdicts,
+    Assignments,
 }
 
-pub(super) const TREE_COUNT: usize = 14;
+pub(super) const TREE_COUNT: usize = 15;
 
 impl TreeId {
     pub(super) const ALL: [TreeId; TREE_COUNT] = [
@@ -103,6 +108,7 @@ impl TreeId {
         TreeId::Unconfirmed,
         TreeId::Dirty,
         TreeId::Verdicts,
+        TreeId::Assignments,
     ];
 
     /// The sled tree name.
@@ -122,6 +128,7 @@ impl TreeId {
             TreeId::Unconfirmed => "unconfirmed",
             TreeId::Dirty => "dirty",
             TreeId::Verdicts => "verdicts",
+            TreeId::Assignments => "assignments",
         }
     }
 

@@ -12,8 +12,10 @@
 //! Files: `open.rs` opens it (schema version, damage, lock), `layout.rs` is the on-disk layout,
 //! `store.rs` reads the trees, `writes.rs` turns a fetch into key writes (a user, a group, or a
 //! group's whole member list per key), `apply.rs` writes them, `pushed.rs` records what the
-//! target did, `evaluation.rs` keeps whom the rules must evaluate again and what they said. sled stays inside this module: no sled type is in the public API.
+//! target did, `evaluation.rs` keeps whom the rules must evaluate again and what they said, `app.rs` holds
+//! `[source] app`'s roles and assignments. sled stays inside this module: no sled type is in the public API.
 
+mod app;
 mod apply;
 mod error;
 mod evaluation;
@@ -33,6 +35,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+pub use app::{AppRoleDefinition, AppRoles, AppState};
 pub use error::SnapshotError;
 pub use evaluation::{Evaluate, Totals};
 pub use pushed::{CYCLES_KEPT, LogEntry};
@@ -80,6 +83,8 @@ pub struct SourceState {
     pub links: DeltaLinks,
     /// Configured `[source] groups` entry → group id.
     pub bindings: BTreeMap<String, String>,
+    /// `[source] app`'s roles and assignments, when an app is configured.
+    pub app: Option<AppState>,
 }
 
 /// An open snapshot. Cheap to clone (sled shares the database); one process holds it at a time.
@@ -219,6 +224,7 @@ impl Snapshot {
             gone: self.store.json_map(TreeId::Gone)?,
             links: self.store.delta_links()?,
             bindings: self.store.string_map(TreeId::Bindings)?,
+            app: app::read(&self.store, None)?,
         })
     }
 

@@ -56,14 +56,14 @@ impl WriteSet {
     }
 
     /// Marks a user whose rules must be evaluated again.
-    fn dirty(&mut self, id: &str) {
+    pub(super) fn dirty(&mut self, id: &str) {
         if self.marking {
             self.put(TreeId::Dirty, id.as_bytes(), IVec::default());
         }
     }
 
     /// The next evaluation covers every user.
-    fn evaluate_all(&mut self) {
+    pub(super) fn evaluate_all(&mut self) {
         if self.marking {
             self.remove(TreeId::Meta, layout::EVALUATED_KEY);
             self.marking = false;
@@ -107,6 +107,7 @@ pub(super) fn write_set(store: &Store, fetch: &Fetch, now: u64) -> Result<WriteS
     let doomed = groups(store, fetch, &mut writes)?;
     transitive(store, fetch, &doomed, &mut writes)?;
     links_and_bindings(store, fetch, &mut writes)?;
+    super::app::write(store, fetch, &mut writes)?;
     Ok(writes)
 }
 
@@ -353,7 +354,7 @@ fn settle(
 
 /// Marks dirty every user in one of two member lists (`None`: no members) but not the other.
 /// A list that cannot be read marks nothing: the next evaluation covers everyone instead.
-fn mark_changed(before: Option<&[u8]>, after: Option<&[u8]>, writes: &mut WriteSet) {
+pub(super) fn mark_changed(before: Option<&[u8]>, after: Option<&[u8]>, writes: &mut WriteSet) {
     fn decode(value: Option<&[u8]>) -> Option<Vec<(&str, MemberKind)>> {
         value.map_or(Some(Vec::new()), layout::decode_member_refs)
     }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::SourceError;
 use super::groups::{every_page, looks_like_object_id, odata_string, unexpected_resync};
-use super::http::{GraphHttp, endpoint, path_of};
+use super::http::{GraphHttp, endpoint};
 use super::model::{MemberKind, RoundStats};
 use super::page::Page;
 
@@ -119,22 +119,24 @@ async fn service_principal(
     stats: &mut RoundStats,
 ) -> Result<ServicePrincipalBody, SourceError> {
     const SELECT: &str = "id,appId,displayName,appRoles";
-    let not_found = |what: String| SourceError::Malformed {
-        path: path_of(&format!("{graph}/v1.0/servicePrincipals")),
-        what,
-    };
+    let not_found = |detail: String| SourceError::AppNotFound { detail };
     match app {
         AppRef::ServicePrincipal(id) => {
             if !looks_like_object_id(id) {
                 return Err(not_found(format!(
-                    "\"{id}\" is not a service principal's object id (a GUID); check [source] app"
+                    "\"{id}\" is not a service principal's object id (a GUID); check service_principal_id"
                 )));
             }
             let url = endpoint(graph, &["servicePrincipals", id], &[("$select", SELECT)])?;
             let body = http
                 .get_json(url.as_str(), &mut stats.requests)
                 .await
-                .map_err(unexpected_resync)?;
+                .map_err(|err| match unexpected_resync(err) {
+                    SourceError::Graph { status: 404, .. } => not_found(format!(
+                        "no service principal (enterprise application) has the object id {id}; check service_principal_id, or name the app by client_id"
+                    )),
+                    err => err,
+                })?;
             stats.pages += 1;
             Ok(body)
         }

@@ -96,6 +96,12 @@ pub enum SourceError {
         "[source] groups: \"{name}\" names several groups ({ids}); write the object id of the one you mean"
     )]
     GroupAmbiguous { name: String, ids: String },
+    #[error("[source] app: {detail}")]
+    AppNotFound { detail: String },
+    #[error(
+        "[[permission_groups]] app_roles: the app defines no role with the value \"{value}\"; its role values are {known}. Write the value, not the display name, or define the role in the app registration"
+    )]
+    AppRoleNotFound { value: String, known: String },
     #[error("{flag} \"{name}\": {why}; nothing was provisioned")]
     OnDemand {
         flag: &'static str,
@@ -111,6 +117,8 @@ impl SourceError {
             self,
             SourceError::GroupNotFound { .. }
                 | SourceError::GroupAmbiguous { .. }
+                | SourceError::AppNotFound { .. }
+                | SourceError::AppRoleNotFound { .. }
                 | SourceError::OnDemand { .. }
         )
     }
@@ -123,6 +131,9 @@ pub struct Graph {
     graph: String,
     groups: Vec<String>,
     members: Members,
+    app: Option<AppRef>,
+    /// The role values the rules map: each must be one the app defines.
+    app_roles: Vec<String>,
 }
 
 impl Graph {
@@ -143,6 +154,8 @@ impl Graph {
             graph: config.graph_url.as_str().trim_end_matches('/').to_owned(),
             groups: config.groups.clone(),
             members: config.members,
+            app: config.app.clone(),
+            app_roles: config.app_roles.clone(),
         })
     }
 
@@ -176,6 +189,41 @@ impl Graph {
     /// assignments).
     pub async fn app_listing(&self, app: &AppRef) -> Result<AppListing, SourceError> {
         apps::listing(&self.http, &self.graph, app).await
+    }
+
+    /// `[source] app`'s listing, if one is configured, checked against the role values the
+    /// rules map: a value the app does not define is a configuration mistake (a typo would
+    /// otherwise quietly give its users the default permission).
+    pub async fn configured_app(&self) -> Result<Option<AppListing>, SourceError> {
+        let Some(app) = &self.app else {
+            return Ok(None);
+        };
+        let listing = self.app_listing(app).await?;
+        let defined = |value: &str| {
+            listing
+                .roles
+                .iter()
+                .filter_map(|r| r.value.as_deref())
+                .any(|v| v.eq_ignore_ascii_case(value))
+        };
+        if let Some(value) = self.app_roles.iter().find(|v| !defined(v)) {
+            let known: Vec<String> = listing
+                .roles
+                .iter()
+                .filter_map(|r| r.value.as_deref())
+                .map(|v| format!("\"{v}\""))
+                .collect();
+            let known = if known.is_empty() {
+                "(none)".to_owned()
+            } else {
+                known.join(", ")
+            };
+            return Err(SourceError::AppRoleNotFound {
+                value: value.clone(),
+                known,
+            });
+        }
+        Ok(Some(listing))
     }
 
     /// Binds every configured group to its id (for `check`): one Graph call per group name,
@@ -218,9 +266,16 @@ impl Graph {
         // A stored link elsewhere than graph_url (which changed since) is not followed with the
         // token: its round checks it and starts over as a full round (`delta::run`).
         let users_link = resume.users_link.as_deref();
-        let scoped =
-            groups::resolve(&self.http, &self.graph, &self.groups, &resume.bindings).await?;
+        let scoped = groups::resolve(&self.http, &self.graph, &self.groups, &resume.bindings);
+        let (scoped, app) = tokio::try_join!(scoped, self.configured_app())?;
         let mut ids: Vec<String> = scoped.iter().map(|g| g.id.clone()).collect();
+        // Groups assigned to the app are read like scoped ones: their direct members hold
+        // the group's roles.
+        if let Some(app) = &app {
+            let assigned = app.assignments.iter();
+            let groups = assigned.filter(|a| a.principal_kind == MemberKind::Group);
+            ids.extend(groups.map(|a| a.principal_id.clone()));
+        }
         ids.sort();
         ids.dedup();
         // A few chunks at a time, in their order: 1,000 scoped groups are 20 queries, which one
@@ -263,6 +318,7 @@ impl Graph {
             groups,
             users,
             transitive,
+            app,
         })
     }
 }

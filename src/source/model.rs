@@ -213,4 +213,6 @@ pub struct Fetch {
     pub users: UsersRound,
     /// `Some` when `members = "transitive"`: one complete listing per scoped group.
     pub transitive: Option<Vec<TransitiveListing>>,
+    /// `[source] app`'s roles and every assignment, when an app is configured.
+    pub app: Option<super::AppListing>,
 }

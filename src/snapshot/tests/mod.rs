@@ -127,6 +127,7 @@ fn fetch(users: UsersRound, groups: Vec<GroupsRound>) -> Fetch {
         groups,
         users,
         transitive: None,
+        app: None,
     }
 }
 
