@@ -895,6 +895,86 @@ fn corpus() -> Vec<Case> {
                 "expected a whole number",
             ],
         ),
+        // --- app roles (issue 7) -------------------------------------------------------------
+        case(
+            "an app named twice",
+            Replace(
+                "members = \"direct\"",
+                "members = \"direct\"\napp = { client_id = \"3f6e8a52-1c0b-4b8e-9a1d-5e2f7c4b9d10\", service_principal_id = \"3f6e8a52-1c0b-4b8e-9a1d-5e2f7c4b9d11\" }",
+            ),
+            &["[source] app", "not both"],
+        ),
+        case(
+            "an app by display name",
+            Replace(
+                "members = \"direct\"",
+                "members = \"direct\"\napp = { client_id = \"stacksync\" }",
+            ),
+            &[
+                "[source] app client_id",
+                "no GUID",
+                "Enterprise applications",
+            ],
+        ),
+        case(
+            "an app without an id",
+            Replace("members = \"direct\"", "members = \"direct\"\napp = {}"),
+            &["[source] app", "names no app"],
+        ),
+        case(
+            "an app as a plain string",
+            Replace(
+                "members = \"direct\"",
+                "members = \"direct\"\napp = \"3f6e8a52-1c0b-4b8e-9a1d-5e2f7c4b9d10\"",
+            ),
+            &["key `app`", "expected a table"],
+        ),
+        case(
+            "scope misspelt",
+            Replace(
+                "members = \"direct\"",
+                "members = \"direct\"\nscope = \"assigend\"",
+            ),
+            &["[source] scope", "\"assigned\""],
+        ),
+        case(
+            "scope assigned without an app",
+            Replace("groups = [\"Stratsys Readers\"]", "scope = \"assigned\""),
+            &["[source] scope", "needs [source] app"],
+        ),
+        case(
+            "scope all beside listed groups",
+            Replace(
+                "members = \"direct\"",
+                "members = \"direct\"\nscope = \"all\"",
+            ),
+            &["[source] groups", "[filter] groups"],
+        ),
+        case(
+            "app roles without an app",
+            Replace("priority = 2\n", "priority = 2\napp_roles = [\"Reader\"]\n"),
+            &["(Reader) app_roles", "needs [source] app"],
+        ),
+        case(
+            "an app role in two permission groups",
+            Setup(|_| {
+                replaced(
+                    "members = \"direct\"",
+                    "members = \"direct\"\napp = { client_id = \"3f6e8a52-1c0b-4b8e-9a1d-5e2f7c4b9d10\" }",
+                )
+                .replace("priority = 1\n", "priority = 1\napp_roles = [\"reader\"]\n")
+                .replace("priority = 2\n", "priority = 2\napp_roles = [\"Reader\"]\n")
+            }),
+            &[
+                "[[permission_groups]]",
+                "app role \"Reader\" belongs to both",
+            ],
+        ),
+        case(
+            "exclusive as a string",
+            Replace("priority = 2\n", "priority = 2\nexclusive = \"yes\"\n"),
+            &["exclusive", "expected a boolean"],
+        ),
     ]
 }
 

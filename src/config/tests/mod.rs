@@ -805,3 +805,5 @@ fn ca_files_are_read_at_load_and_bad_ones_name_the_key() {
         assert!(err.contains(phrase), "says {phrase}: {err}");
     }
 }
+
+mod app;
