@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::config::{self, RulesConfig};
-use crate::snapshot::SourceState;
-use crate::source::{Group, Member, MemberKind, User};
+use crate::snapshot::{AppRoleDefinition, AppState, SourceState};
+use crate::source::{DEFAULT_ACCESS, Group, Member, MemberKind, User};
 
 use super::{DepartmentChoice, Membership, Outcome, evaluate};
 
@@ -37,6 +37,19 @@ pub fn try_config(groups: &[&str], rules: &str) -> Result<RulesConfig, config::C
     );
     // `[source]` comes last; a test writes its top-level keys before its tables.
     config::parse(&text, Path::new("/etc/entrasync/rules-test.toml")).map(|c| c.rules)
+}
+
+/// Loads the rule sections `rules` under a `[source]` that names an app, with `source` lines
+/// (a scope, groups) added to it.
+pub fn app_config(source: &str, rules: &str) -> RulesConfig {
+    let text = format!(
+        "state_dir = \"state\"\n{rules}\n[source]\ntenant_id = \"t\"\nclient_id = \"c\"\n\
+         client_secret = \"s\"\napp = {{ client_id = \"{DEFAULT_ACCESS}\" }}\n{source}\n"
+    );
+    let loaded = config::parse(&text, Path::new("/etc/entrasync/rules-test.toml"));
+    loaded
+        .unwrap_or_else(|e| panic!("the test config is valid: {e}"))
+        .rules
 }
 
 /// A tenant for the rules: users and groups by name, bound as the source binds them.
@@ -107,6 +120,34 @@ impl Tenant {
             .get_mut(&id)
             .expect("the group was added")
             .display_name = Some(new_name.to_owned());
+        self
+    }
+
+    /// The app defines roles with these values (ids `r-<value>`); it has no assignments yet.
+    pub fn app_roles(mut self, values: &[&str]) -> Tenant {
+        let roles = values.iter().map(|v| AppRoleDefinition {
+            id: format!("r-{v}"),
+            value: Some((*v).to_owned()),
+        });
+        let app = self.state.app.get_or_insert_with(AppState::default);
+        app.definitions.roles.extend(roles);
+        self
+    }
+
+    /// Assigns the role with value `role` (`""`: default access) to user `principal`, or to
+    /// the group named by `principal` when it starts with `group:`.
+    pub fn assign(mut self, principal: &str, role: &str) -> Tenant {
+        let role = match role {
+            "" => DEFAULT_ACCESS.to_owned(),
+            value => format!("r-{value}"),
+        };
+        let app = self.state.app.as_mut().expect("app_roles comes first");
+        let held = match principal.strip_prefix("group:") {
+            Some(name) => app.groups.entry(format!("g-{name}")).or_default(),
+            None => app.users.entry(principal.to_owned()).or_default(),
+        };
+        held.push(role);
+        held.sort();
         self
     }
 

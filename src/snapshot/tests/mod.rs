@@ -4,6 +4,7 @@
 //! (`staged.rs`), and the cost of a 100,000-user commit (`scale.rs`). The helpers here build the
 //! rounds and recount what the snapshot holds.
 
+mod app;
 mod commit;
 mod evaluation;
 mod members;
