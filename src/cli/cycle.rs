@@ -54,6 +54,19 @@ pub(super) async fn check(path: &Path) -> anyhow::Result<u8> {
     println!("token for tenant {}: ok", config.source.tenant_id);
     let groups = graph.check_groups().await.map_err(CycleError::from)?;
     println!("Graph: {groups} scoped groups found");
+    if let Some(app) = graph.configured_app().await.map_err(CycleError::from)? {
+        let users = app.assignments.iter();
+        let (users, groups): (Vec<_>, Vec<_>) = users
+            .filter(|a| a.principal_kind != crate::source::MemberKind::Other)
+            .partition(|a| a.principal_kind == crate::source::MemberKind::User);
+        println!(
+            "app {}: {} roles, {} assignments to users and {} to groups",
+            app.service_principal_id,
+            app.roles.len(),
+            users.len(),
+            groups.len()
+        );
+    }
     match config.target.as_ref() {
         None => println!("target: none configured (cycles plan and write nothing)"),
         Some(target_config) => {

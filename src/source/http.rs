@@ -304,6 +304,9 @@ fn graph_error(path: &str, status: StatusCode, error: GraphErrorBody) -> SourceE
         StatusCode::UNAUTHORIZED => {
             "Graph refused a fresh token: check that the app registration is in this tenant"
         }
+        StatusCode::FORBIDDEN if path.contains("servicePrincipals") => {
+            "grant the app registration the application permission Application.Read.All (to read [source] app's roles and assignments), with admin consent"
+        }
         StatusCode::FORBIDDEN => {
             "grant the app registration the application permissions User.Read.All and GroupMember.Read.All, with admin consent"
         }
