@@ -2,7 +2,9 @@
 //! many rounds of random changes to the tenant, a cycle that continues from its snapshot (and
 //! evaluates a few users) leaves the file target, the rule errors and the unmapped departments
 //! exactly as a cycle from scratch (which evaluates everyone) does — in direct and in transitive
-//! mode. A quiet cycle evaluates nobody; a changed configuration, everyone.
+//! mode, and with app roles deciding scope and permissions (assignments to users and groups
+//! added and taken back at random). A quiet cycle evaluates nobody; a changed configuration,
+//! everyone.
 //!
 //! Through the binary, against the Graph emulator over HTTP; the seed is printed and
 //! `ENTRASYNC_INCREMENTAL_SEED` replays one.
@@ -13,15 +15,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use common::{DEMO_GROUPS, Rng, entrasync, stdout_json, write_config};
-use entrasync::emulator::{Emulator, EmulatorOptions, Tenant};
+use entrasync::emulator::{AppRole, DEFAULT_ACCESS, Emulator, EmulatorOptions, Tenant};
 use serde_json::{Value, json};
 
 const ROUNDS: usize = 24;
 
 /// Permission groups by priority (one without a fallback department, so some users get the
-/// "no department" error), departments that leave some values unmapped, a filter, and a file
-/// target; `{n}` is replaced to give each run its own state and target.
-const RULES: &str = r#"
+/// "no department" error).
+const PERMISSIONS: &str = r#"
 [[permission_groups]]
 name = "Full User"
 aliases = ["Stratsys Full Users", "Strategy Team"]
@@ -32,7 +33,41 @@ fallback_department = "Unassigned"
 name = "Reader"
 aliases = ["Stratsys Readers"]
 priority = 2
+"#;
 
+/// With `[source] app` and `scope = "assigned"`: permission groups by app role, two of them
+/// exclusive (so some users get the conflict error), one also by a group alias (a permission,
+/// not scope).
+const APP_PERMISSIONS: &str = r#"
+[[permission_groups]]
+name = "Admin"
+app_roles = ["admin"]
+priority = 1
+exclusive = true
+fallback_department = "Unassigned"
+
+[[permission_groups]]
+name = "Auditor"
+app_roles = ["auditor"]
+priority = 2
+exclusive = true
+
+[[permission_groups]]
+name = "Editor"
+app_roles = ["editor"]
+aliases = ["Stratsys Readers"]
+priority = 3
+fallback_department = "Unassigned"
+
+[[permission_groups]]
+name = "Viewer"
+app_roles = ["viewer"]
+priority = 4
+"#;
+
+/// Departments that leave some values unmapped, a filter, and a file target; `{n}` is replaced
+/// to give each run its own state and target.
+const REST: &str = r#"
 [[departments]]
 name = "Sales"
 aliases = ["Sales EMEA", "Sales NA"]
@@ -53,6 +88,10 @@ max_deprovisions = 1000
 kind = "file"
 path = "users-{n}.json"
 "#;
+
+/// The application of the app-role runs: its client id and its role values.
+const APP_ID: &str = "5d0c7f3e-2a1b-4c9d-8e7f-6a5b4c3d2e1f";
+const ROLE_VALUES: [&str; 4] = ["admin", "auditor", "editor", "viewer"];
 
 const DEPARTMENTS: [&str; 6] = [
     "Sales EMEA",
@@ -100,6 +139,9 @@ fn change_the_tenant(tenant: &mut Tenant, rng: &mut Rng, round: usize) {
             tenant.add_member(&group, &id);
         }
     }
+    if let Some(sp) = tenant.service_principal_id(APP_ID) {
+        change_assignments(tenant, rng, &sp, &users, &groups);
+    }
     match rng.next() % 8 {
         0 => tenant.soft_delete_user(&rng.pick(&users).clone()),
         1 => {
@@ -115,6 +157,65 @@ fn change_the_tenant(tenant: &mut Tenant, rng: &mut Rng, round: usize) {
         2 => tenant.hard_delete_user(&rng.pick(&users).clone()),
         _ => {}
     }
+}
+
+/// Assignments added and taken back: a random user or group, a random role (or default
+/// access); the same pair again unassigns it.
+fn change_assignments(
+    tenant: &mut Tenant,
+    rng: &mut Rng,
+    sp: &str,
+    users: &[String],
+    groups: &[String],
+) {
+    let mut roles: Vec<String> = tenant.app_roles(sp).into_iter().map(|r| r.id).collect();
+    roles.push(DEFAULT_ACCESS.to_owned());
+    for _ in 0..rng.next() % 4 {
+        let principal = if rng.next() % 3 == 0 {
+            rng.pick(groups).clone()
+        } else {
+            rng.pick(users).clone()
+        };
+        let role = rng.pick(&roles).clone();
+        let held = tenant
+            .app_role_assignments(sp)
+            .into_iter()
+            .find(|a| a.principal_id == principal && a.app_role_id == role);
+        match held {
+            Some(assignment) => {
+                tenant.unassign(sp, &assignment.id);
+            }
+            // A deleted user cannot be assigned: Graph would refuse it too.
+            None => drop(tenant.assign_app_role(sp, &principal, &role)),
+        }
+    }
+}
+
+/// The demo tenant with the app, its four roles and a first few assignments (users and groups).
+fn with_app(mut tenant: Tenant, rng: &mut Rng) -> Tenant {
+    let roles = ROLE_VALUES.iter().map(|v| AppRole::new(v, v)).collect();
+    let sp = tenant
+        .add_service_principal("Incremental App", APP_ID, roles)
+        .expect("the app registers");
+    let users = tenant.user_ids();
+    let groups: Vec<String> = DEMO_GROUPS
+        .iter()
+        .filter_map(|name| tenant.group_id_by_name(name))
+        .collect();
+    let roles: Vec<String> = tenant.app_roles(&sp).into_iter().map(|r| r.id).collect();
+    for (i, user) in users.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
+        let role = if i % 2 == 0 {
+            DEFAULT_ACCESS
+        } else {
+            rng.pick(&roles)
+        };
+        tenant.assign_app_role(&sp, user, role).expect("assigns");
+    }
+    for group in &groups[..2] {
+        let role = rng.pick(&roles).clone();
+        tenant.assign_app_role(&sp, group, &role).expect("assigns");
+    }
+    tenant
 }
 
 /// Writes the config of run `n` (its own state directory and target file) into `dir`.
@@ -170,9 +271,13 @@ fn totals(report: &Value) -> Value {
     })
 }
 
-async fn the_same_as_from_scratch(members: &str) {
+async fn the_same_as_from_scratch(members: &str, app: bool) {
     let (mut rng, seed) = Rng::from_env("ENTRASYNC_INCREMENTAL_SEED");
-    let emulator = Emulator::start(common::demo_tenant(), EmulatorOptions::default())
+    let tenant = match app {
+        false => common::demo_tenant(),
+        true => with_app(common::demo_tenant(), &mut rng),
+    };
+    let emulator = Emulator::start(tenant, EmulatorOptions::default())
         .await
         .expect("the emulator starts");
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -183,7 +288,21 @@ async fn the_same_as_from_scratch(members: &str) {
         members,
         &emulator.client_secret(),
     );
-    let base = std::fs::read_to_string(&written).expect("reads") + RULES;
+    let written = std::fs::read_to_string(&written).expect("reads");
+    let base = match app {
+        false => format!("{written}{PERMISSIONS}{REST}"),
+        true => {
+            let groups = written
+                .lines()
+                .find(|l| l.starts_with("groups = "))
+                .expect("groups");
+            let source = format!("app = {{ client_id = \"{APP_ID}\" }}\nscope = \"assigned\"");
+            format!(
+                "{}{APP_PERMISSIONS}{REST}",
+                written.replace(groups, &source)
+            )
+        }
+    };
     let ongoing = config(dir.path(), &base, "ongoing");
 
     let first = once(&ongoing).await;
@@ -191,6 +310,10 @@ async fn the_same_as_from_scratch(members: &str) {
     assert!(
         everyone >= 40,
         "the first cycle evaluates everyone: {first}"
+    );
+    assert!(
+        first["in_scope"].as_u64() >= Some(10),
+        "a good part of the tenant is in scope: {first}"
     );
     let quiet = once(&ongoing).await;
     assert_eq!(quiet["evaluated"], 0, "a quiet cycle evaluates nobody");
@@ -203,7 +326,7 @@ async fn the_same_as_from_scratch(members: &str) {
         evaluated += report["evaluated"].as_u64().expect("a count");
         let scratch = config(dir.path(), &base, &format!("scratch{round}"));
         let expected = once(&scratch).await;
-        let what = format!("seed {seed}, {members}, round {round}");
+        let what = format!("seed {seed}, {members}, app roles {app}, round {round}");
         assert_eq!(totals(&report), totals(&expected), "{what}: the totals");
         // A user with a rule error is meant to differ: one the target has keeps its department
         // or is held as it is, where a cycle from scratch does not create it at all.
@@ -239,7 +362,9 @@ async fn the_same_as_from_scratch(members: &str) {
         "the rounds evaluated only what changed: {evaluated} evaluations in {ROUNDS} rounds of a {everyone}-user tenant"
     );
     // Another configuration: everyone again.
-    let changed = base.replace("priority = 2", "priority = 3");
+    let changed = base
+        .replace("priority = 4", "priority = 5")
+        .replace("priority = 2", "priority = 6");
     let report = once(&config(dir.path(), &changed, "ongoing")).await;
     assert!(
         report["evaluated"].as_u64() >= Some(40),
@@ -249,10 +374,15 @@ async fn the_same_as_from_scratch(members: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn evaluating_what_changed_gives_what_evaluating_everyone_gives() {
-    the_same_as_from_scratch("direct").await;
+    the_same_as_from_scratch("direct", false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_with_nested_groups_resolved() {
-    the_same_as_from_scratch("transitive").await;
+    the_same_as_from_scratch("transitive", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_with_app_roles_deciding_scope_and_permissions() {
+    the_same_as_from_scratch("direct", true).await;
 }
