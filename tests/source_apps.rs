@@ -5,8 +5,10 @@
 
 mod common;
 
-use common::Harness;
-use entrasync::emulator::{AppRole, EmulatorOptions, Tenant};
+use common::{Harness, fast_retries};
+use entrasync::config;
+use entrasync::emulator::{AppRole, EmulatorOptions, Endpoint, FaultKind, FaultRule, Tenant};
+use entrasync::source::Graph;
 use entrasync::source::{AppRef, Assignment, DEFAULT_ACCESS, MemberKind, SourceError};
 
 const FIXTURE: &str = include_str!("fixtures/app-roles-tenant.json");
@@ -174,11 +176,70 @@ async fn an_unknown_application_is_a_clear_error() {
         .app_listing(&AppRef::ServicePrincipal(unknown.into()))
         .await
         .expect_err("no such service principal");
-    assert!(matches!(err, SourceError::Graph { .. }), "{err:?}");
+    assert!(matches!(err, SourceError::AppNotFound { .. }), "{err:?}");
+    assert!(
+        err.is_config_problem(),
+        "exit status 2: the config must change"
+    );
+    assert!(err.to_string().contains("service_principal_id"), "{err}");
     let err = h
         .graph
         .app_listing(&AppRef::ServicePrincipal("not a guid/../x".into()))
         .await
         .expect_err("not an id");
     assert!(err.to_string().contains("[source] app"), "{err}");
+}
+
+#[tokio::test]
+async fn a_failed_listing_fails_the_cycle_and_commits_nothing() {
+    let h = harness().await;
+    let text = std::fs::read_to_string(&h.config_path).expect("reads");
+    let text = text.replace(
+        "groups = []",
+        &format!("app = {{ client_id = \"{APP_ID}\" }}"),
+    );
+    std::fs::write(&h.config_path, text).expect("writes");
+    let config = config::load(&h.config_path).expect("valid");
+    let graph = Graph::new(&config.source)
+        .expect("builds")
+        .with_retry_policy(fast_retries());
+    entrasync::engine::read(&graph, &h.snapshot)
+        .await
+        .expect("a clean cycle");
+    let before = h.snapshot.source_state().expect("reads");
+    assert!(before.app.is_some(), "the app is stored");
+
+    // A user edited and a role given, then the listing fails on every attempt.
+    let (sp, ada) = h.emulator.mutate(|t| {
+        let sp = t.service_principal_id(APP_ID).expect("the app");
+        let ada = t.user_id_by_upn("ada.lind@fabrikam.example").expect("ada");
+        t.update_user(&ada, serde_json::json!({"department": "Legal"}));
+        (sp, ada)
+    });
+    h.emulator
+        .mutate(|t| t.assign_app_role(&sp, &ada, EDITOR))
+        .expect("assigns");
+    h.emulator.faults().add(
+        FaultRule::new(FaultKind::GatewayTimeout)
+            .on(Endpoint::AppRoleAssignedTo)
+            .always(),
+    );
+    let err = entrasync::engine::read(&graph, &h.snapshot)
+        .await
+        .expect_err("the listing cannot be read");
+    assert!(err.to_string().contains("appRoleAssignedTo"), "{err}");
+    assert_eq!(
+        h.snapshot.source_state().expect("reads"),
+        before,
+        "nothing of the cycle was committed, not even the users round"
+    );
+
+    h.emulator.faults().clear();
+    entrasync::engine::read(&graph, &h.snapshot)
+        .await
+        .expect("the next cycle reads it all");
+    let after = h.snapshot.source_state().expect("reads");
+    assert_eq!(after.users[&ada].department.as_deref(), Some("Legal"));
+    let app = after.app.expect("the app");
+    assert!(app.users[&ada].contains(&EDITOR.to_owned()), "{app:?}");
 }
