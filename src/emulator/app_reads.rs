@@ -12,7 +12,8 @@ use serde_json::{Map, Value, json};
 use super::delta::project;
 use super::directory::not_found;
 use super::faults::Endpoint;
-use super::server::{GraphError, Request, decode, odata_string};
+use super::odata::{decode, odata_string};
+use super::server::{GraphError, Request};
 use super::tenant::Tenant;
 
 /// The properties of an `appRoleAssignment`, all returned without `$select`.

@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::Shared;
 use super::faults::lock;
-use super::server::decode_form;
+use super::odata::decode_form;
 
 /// Answers a token request for `tenant` with the form `body`.
 pub fn token(shared: &Shared, tenant: &str, body: &[u8]) -> Response {

@@ -1,12 +1,12 @@
 //! The pages of `users/delta` and `groups/delta`, cut from the tenant as graph-delta.md §2–3
 //! describes them.
 //!
-//! Part of `emulator/`: `server.rs` decodes the request into a [`Cursor`] and gets the page's
-//! objects here, plus the cursor of the next page (or none: the round ends with a delta link).
-//! A full round lists the current state; an incremental one lists each object changed between
-//! the two log positions once, in its current state — users whole (every selected property),
-//! groups with only their changed memberships in `members@delta`. A large group is cut across
-//! pages and repeated on each with the next slice of its members.
+//! Part of `emulator/`: `delta_request.rs` decodes the request into a [`Cursor`] and gets the
+//! page's objects here, plus the cursor of the next page (or none: the round ends with a delta
+//! link). A full round lists the current state; an incremental one lists each object changed
+//! between the two log positions once, in its current state — users whole (every selected
+//! property), groups with only their changed memberships in `members@delta`. A large group is
+//! cut across pages and repeated on each with the next slice of its members.
 
 use std::collections::{BTreeMap, BTreeSet};
 

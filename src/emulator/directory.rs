@@ -161,7 +161,7 @@ fn display_name_filter(filter: &str) -> Option<String> {
     if !field.eq_ignore_ascii_case("displayName") || !op.eq_ignore_ascii_case("eq") {
         return None;
     }
-    let (name, tail) = super::server::odata_string(literal.trim_start())?;
+    let (name, tail) = super::odata::odata_string(literal.trim_start())?;
     tail.trim().is_empty().then_some(name)
 }
 

@@ -16,11 +16,14 @@ mod assertion;
 mod auth;
 mod cursor;
 mod delta;
+mod delta_request;
 mod directory;
 mod faults;
 mod load;
+mod odata;
 mod server;
 mod tenant;
+mod tenant_admin;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;

@@ -3,10 +3,11 @@
 //!
 //! Part of `emulator/`. Routing is by hand, so OData's options (`$select`, `$filter`,
 //! `$skiptoken`, `$deltatoken` in either case) and the `/delta` and `/microsoft.graph.delta`
-//! spellings are read exactly as Graph reads them.
+//! spellings are read exactly as Graph reads them (`odata.rs` decodes them). Delta requests are
+//! answered by `delta_request.rs`, the directory's reads by `directory.rs`, the apps' by
+//! `app_reads.rs`.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use axum::body::Body;
 use axum::extract::State;
@@ -17,19 +18,17 @@ use serde_json::{Value, json};
 use super::Shared;
 use super::app_reads::{self, AppRoute};
 use super::auth;
-use super::cursor::{Cursor, DeltaToken, Query};
-use super::delta::{groups_page, users_page};
+use super::cursor::Cursor;
+use super::delta_request;
 use super::directory;
 use super::faults::{Endpoint, FaultKind, lock};
-
-/// Graph accepts at most this many ids in one delta `$filter`.
-const MAX_FILTER_IDS: usize = 50;
+use super::odata::{decode, parse_query};
 
 /// A Graph error to send: status and the `{"error": {...}}` envelope.
 #[derive(Debug)]
 pub struct GraphError {
-    status: u16,
-    code: String,
+    pub(super) status: u16,
+    pub(super) code: String,
     message: String,
     inner_code: Option<String>,
     /// `Location`, `Retry-After`.
@@ -47,7 +46,7 @@ impl GraphError {
         }
     }
 
-    fn sync_state_not_found() -> GraphError {
+    pub(super) fn sync_state_not_found() -> GraphError {
         GraphError::new(
             400,
             "syncStateNotFound",
@@ -205,16 +204,6 @@ impl Route {
     }
 }
 
-pub(super) fn decode(segment: &str) -> String {
-    // Form decoding turns `+` into a space, which a path does not, and splits at `&`: keep
-    // both as themselves first.
-    let escaped = segment.replace('+', "%2B").replace('&', "%26");
-    decode_form(&format!("s={escaped}"))
-        .into_iter()
-        .next()
-        .map_or_else(|| segment.to_owned(), |(_, value)| value)
-}
-
 /// Every request comes here.
 pub async fn handle(
     State(shared): State<Arc<Shared>>,
@@ -283,7 +272,7 @@ pub async fn handle(
         }
     }
     let answer = match route {
-        Route::Delta(endpoint) => delta(&shared, endpoint, &request),
+        Route::Delta(endpoint) => delta_request::answer(&shared, endpoint, &request),
         Route::Other => Err(GraphError::new(
             400,
             "BadRequest",
@@ -311,7 +300,7 @@ pub async fn handle(
         Err(err) => return err.response(&request_id),
     };
     if let (Some(FaultKind::Replay { earlier }), Some(key)) = (&fault, round_page) {
-        replay(&shared, &mut answer, key, *earlier);
+        delta_request::replay(&shared, &mut answer, key, *earlier);
     }
     let body = serde_json::to_vec(&answer).unwrap_or_default();
     let mut response = Response::new(Body::empty());
@@ -424,277 +413,4 @@ async fn fail(
         }
     };
     Some(err.response(request_id))
-}
-
-/// Puts the objects of an earlier page of the same round in front of this page's.
-fn replay(shared: &Shared, answer: &mut Value, (round, page): (u64, u32), earlier: u32) {
-    let served = lock(&shared.served);
-    let Some((_, old)) = served
-        .iter()
-        .find(|(key, _)| *key == (round, page.saturating_sub(earlier)))
-    else {
-        return;
-    };
-    if let Some(Value::Array(values)) = answer.get_mut("value") {
-        let mut replayed = old.clone();
-        replayed.append(values);
-        *values = replayed;
-    }
-}
-
-/// A page of `users/delta` or `groups/delta`, and its (round, page) for replays.
-type DeltaPage = (Value, Option<(u64, u32)>);
-
-fn delta(shared: &Shared, endpoint: Endpoint, request: &Request) -> Result<DeltaPage, GraphError> {
-    let kind = if endpoint == Endpoint::UsersDelta {
-        "users"
-    } else {
-        "groups"
-    };
-    for unsupported in ["$expand", "$orderby"] {
-        if request.get(unsupported).is_some() {
-            return Err(GraphError::new(
-                400,
-                "Request_UnsupportedQuery",
-                format!("{unsupported} is not supported with delta queries."),
-            ));
-        }
-    }
-    let generation = shared.generation.load(Ordering::SeqCst);
-    let tenant = lock(&shared.tenant);
-    let new_round = |query: Query, since: Option<u64>| Cursor {
-        query,
-        since,
-        upto: tenant.position(),
-        page: 0,
-        resume: None,
-        generation,
-        round: shared.rounds.fetch_add(1, Ordering::SeqCst),
-    };
-    let cursor = if let Some(skip) = request.get("$skiptoken") {
-        if request.get("$select").is_some() || request.get("$filter").is_some() {
-            return Err(GraphError::new(
-                400,
-                "Request_BadRequest",
-                "$select and $filter cannot be combined with $skiptoken; call the nextLink as returned.",
-            ));
-        }
-        let cursor = Cursor::decode(skip).ok_or_else(|| {
-            GraphError::new(400, "Request_BadRequest", "The skip token is invalid.")
-        })?;
-        if cursor.generation != generation {
-            return Err(GraphError::sync_state_not_found());
-        }
-        cursor
-    } else {
-        let options = Query {
-            select: request.select(),
-            filter: id_filter(request.get("$filter"))?,
-        };
-        match request.get("$deltatoken") {
-            None | Some("") => new_round(options, None),
-            Some(latest) if latest.eq_ignore_ascii_case("latest") => {
-                let token = DeltaToken {
-                    query: options,
-                    position: tenant.position(),
-                    generation,
-                };
-                let page = json!({
-                    "@odata.context": format!("{}/v1.0/$metadata#{kind}", request.base),
-                    "@odata.deltaLink": format!("{}/v1.0/{kind}/delta?$deltatoken={}", request.base, token.encode()),
-                    "value": [],
-                });
-                return Ok((page, None));
-            }
-            Some(token) => {
-                let token = DeltaToken::decode(token).ok_or_else(|| {
-                    GraphError::new(400, "Request_BadRequest", "The delta token is invalid.")
-                })?;
-                if token.generation != generation {
-                    return Err(GraphError::sync_state_not_found());
-                }
-                let query = Query {
-                    select: options.select.or(token.query.select),
-                    filter: token.query.filter,
-                };
-                new_round(query, Some(token.position))
-            }
-        }
-    };
-    let options = &shared.options;
-    let out = if endpoint == Endpoint::UsersDelta {
-        users_page(&tenant, &cursor, options.user_page_size)
-    } else {
-        groups_page(
-            &tenant,
-            &cursor,
-            options.member_page_size,
-            options.group_page_size,
-        )
-    };
-    drop(tenant);
-    let context = match (&cursor.query.select, cursor.page) {
-        (Some(select), 0) => {
-            // Graph's quirk: the first groups page names its properties without `members`.
-            let shown: Vec<&str> = select
-                .iter()
-                .map(String::as_str)
-                .filter(|p| !p.eq_ignore_ascii_case("members"))
-                .collect();
-            format!(
-                "{}/v1.0/$metadata#{kind}({})",
-                request.base,
-                shown.join(",")
-            )
-        }
-        _ => format!("{}/v1.0/$metadata#{kind}", request.base),
-    };
-    if shared.faults.may_replay() {
-        let mut served = lock(&shared.served);
-        served.push_back(((cursor.round, cursor.page), out.value.clone()));
-        while served.len() > 32 {
-            served.pop_front();
-        }
-    }
-    let mut page = json!({"@odata.context": context, "value": out.value});
-    match out.next {
-        Some(resume) => {
-            let next = Cursor {
-                page: cursor.page + 1,
-                resume: Some(resume),
-                ..cursor.clone()
-            };
-            page["@odata.nextLink"] = json!(format!(
-                "{}/v1.0/{kind}/delta?$skiptoken={}",
-                request.base,
-                next.encode()
-            ));
-        }
-        None => {
-            let token = DeltaToken {
-                query: cursor.query.clone(),
-                position: cursor.upto,
-                generation,
-            };
-            page["@odata.deltaLink"] = json!(format!(
-                "{}/v1.0/{kind}/delta?$deltatoken={}",
-                request.base,
-                token.encode()
-            ));
-        }
-    }
-    Ok((page, Some((cursor.round, cursor.page))))
-}
-
-/// `id eq '…' or id eq '…'`, the only `$filter` delta queries accept, as sorted ids.
-fn id_filter(filter: Option<&str>) -> Result<Option<Vec<String>>, GraphError> {
-    let Some(filter) = filter else {
-        return Ok(None);
-    };
-    let unsupported = || GraphError::new(400, "Request_UnsupportedQuery", "Unsupported Query.");
-    let mut ids = Vec::new();
-    let mut rest = filter.trim();
-    loop {
-        let clause = rest
-            .strip_prefix("id")
-            .ok_or_else(unsupported)?
-            .trim_start();
-        let clause = clause
-            .strip_prefix("eq")
-            .ok_or_else(unsupported)?
-            .trim_start();
-        let (id, tail) = odata_string(clause).ok_or_else(unsupported)?;
-        ids.push(id);
-        let tail = tail.trim_start();
-        if tail.is_empty() {
-            break;
-        }
-        rest = tail
-            .strip_prefix("or ")
-            .or_else(|| tail.strip_prefix("OR "))
-            .ok_or_else(unsupported)?
-            .trim_start();
-    }
-    if ids.len() > MAX_FILTER_IDS {
-        return Err(GraphError::new(
-            400,
-            "Request_UnsupportedQuery",
-            format!(
-                "Too many ids in the filter clause: {} (at most {MAX_FILTER_IDS}).",
-                ids.len()
-            ),
-        ));
-    }
-    ids.sort();
-    ids.dedup();
-    Ok(Some(ids))
-}
-
-/// An OData string literal at the start of `text` (`'…'`, quotes doubled inside), and the rest.
-pub fn odata_string(text: &str) -> Option<(String, &str)> {
-    let mut chars = text.strip_prefix('\'')?.char_indices().peekable();
-    let mut value = String::new();
-    while let Some((i, c)) = chars.next() {
-        if c == '\'' {
-            if chars.peek().is_some_and(|(_, n)| *n == '\'') {
-                chars.next();
-                value.push('\'');
-            } else {
-                return Some((value, &text[i + 2..]));
-            }
-        } else {
-            value.push(c);
-        }
-    }
-    None
-}
-
-/// The query string's options, decoded, keys lower-cased (OData options are case-insensitive).
-fn parse_query(query: &str) -> Vec<(String, String)> {
-    let mut pairs = decode_form(query);
-    pairs.iter_mut().for_each(|(k, _)| *k = k.to_lowercase());
-    pairs
-}
-
-/// Decodes `a=b&c=d` as `application/x-www-form-urlencoded` (`+` is a space), as both query
-/// strings and the token request's body are.
-pub fn decode_form(text: &str) -> Vec<(String, String)> {
-    // The URL parser's query decoding is exactly form decoding.
-    match reqwest::Url::parse(&format!("http://form/?{text}")) {
-        Ok(url) => url
-            .query_pairs()
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_id_filters_and_refuses_others() {
-        let ids = id_filter(Some("id eq 'b' or id eq 'a''x'"))
-            .expect("valid")
-            .expect("some");
-        assert_eq!(ids, ["a'x", "b"]);
-        for bad in [
-            "displayName eq 'x'",
-            "id eq 'a' and id eq 'b'",
-            "id eq 'a",
-            "id ne 'a'",
-        ] {
-            assert!(id_filter(Some(bad)).is_err(), "{bad}");
-        }
-        let many = (0..51)
-            .map(|i| format!("id eq '{i}'"))
-            .collect::<Vec<_>>()
-            .join(" or ");
-        let err = id_filter(Some(&many)).expect_err("51 ids");
-        assert_eq!(
-            (err.status, err.code.as_str()),
-            (400, "Request_UnsupportedQuery")
-        );
-    }
 }
