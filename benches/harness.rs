@@ -14,10 +14,15 @@
 //!   changes;
 //! - the peers' approach: the whole directory listed and compared, as a full-listing tool does
 //!   every cycle, against our 100-change cycle;
-//! - SCIM apply throughput at `max_concurrency` 1, 8 and 32 against the fast target.
+//! - SCIM apply throughput at `max_concurrency` 1, 8 and 32 against the fast target;
+//! - the app-role scenario (`harness/app.rs`): the cost of listing an app's assignments whole.
 //!
 //! It prints Markdown tables of medians.
 
+#[path = "harness/app.rs"]
+mod app;
+#[path = "harness/child.rs"]
+mod child;
 #[path = "harness/fast_scim.rs"]
 mod fast_scim;
 #[path = "harness/peers.rs"]
@@ -28,14 +33,12 @@ mod report;
 mod scim_server;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use child::{CHILD_ENV, ChildProcess, serve_child};
 use entrasync::config::{Config, TargetKind};
-use entrasync::emulator::{Emulator, EmulatorOptions, Tenant, synthetic_group_id};
+use entrasync::emulator::synthetic_group_id;
 use entrasync::engine::{self, Options};
 use entrasync::plan::{Change, Operation};
 use entrasync::snapshot::Snapshot;
@@ -45,7 +48,6 @@ use entrasync::target::{AnyTarget, Target};
 use futures_util::StreamExt;
 use report::{median, run_measured};
 
-const CHILD_ENV: &str = "ENTRASYNC_BENCH_CHILD";
 const GROUPS: usize = 1_000;
 /// Creates applied straight to the fast target per `max_concurrency` measured.
 const THROUGHPUT_CHANGES: usize = 2_000;
@@ -63,7 +65,8 @@ fn main() {
     // `cargo bench` passes `--bench`; a filter argument, if any, is ignored.
     let runtime = tokio::runtime::Runtime::new().expect("a runtime starts for the benchmark");
     if std::env::var_os(CHILD_ENV).is_some() {
-        runtime.block_on(serve_child(env_usize("BENCH_USERS", 10_000)));
+        let app = std::env::var_os("BENCH_APP").is_some();
+        runtime.block_on(serve_child(env_usize("BENCH_USERS", 10_000), app));
         return;
     }
     let scales: Vec<usize> = std::env::var("BENCH_SCALES")
@@ -77,6 +80,10 @@ fn main() {
         summaries.push(runtime.block_on(measure(users, runs)));
     }
     print_scaling(&summaries);
+    let app_users = env_usize("BENCH_APP_SCALE", 10_000);
+    if app_users > 0 {
+        runtime.block_on(app::measure(app_users, runs));
+    }
     runtime.block_on(scim2_throughput());
 }
 
@@ -94,153 +101,6 @@ async fn scim2_throughput() {
         "\nSCIM apply throughput against scim2-server ({SCIM2_CHANGES} creates): {}",
         rates.join(", ")
     );
-}
-
-// ---------------------------------------------------------------------------------------------
-// The child: the emulator and the fast SCIM target, driven by lines on stdin.
-
-async fn serve_child(users: usize) {
-    let tenant = Tenant::synthetic(users, GROUPS, users * 2, 42);
-    let emulator = Emulator::start(tenant, EmulatorOptions::default())
-        .await
-        .expect("the emulator starts");
-    let store = Arc::new(fast_scim::Store::default());
-    let scim = fast_scim::start(store.clone()).await;
-    println!(
-        "{} {} {} {} {scim}",
-        emulator.base_url(),
-        emulator.tenant_id(),
-        emulator.client_id(),
-        emulator.client_secret()
-    );
-    let mut round = 0u64;
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    while let Some(line) = rx.recv().await {
-        match line.trim() {
-            "change100" => {
-                round += 1;
-                emulator.mutate(|t| hundred_changes(t, round));
-                println!("ok");
-            }
-            "stats" => println!(
-                "{} {} {}",
-                store.requests.load(Ordering::Relaxed),
-                store.writes.load(Ordering::Relaxed),
-                store.user_count()
-            ),
-            "clear" => {
-                store.clear();
-                println!("ok");
-            }
-            _ => break,
-        }
-        std::io::stdout().flush().ok();
-    }
-    emulator.shutdown().await;
-}
-
-/// 100 changes as a working day brings them: 60 users edited, 20 joins and 20 leaves of groups.
-fn hundred_changes(tenant: &mut Tenant, round: u64) {
-    let ids = tenant.user_ids();
-    let step = ids.len() / 61;
-    for i in 0..60 {
-        let id = &ids[(i * step + round as usize) % ids.len()];
-        let patch = serde_json::json!({"jobTitle": format!("Title {round}-{i}"), "department": format!("Dept {round}-{i}")});
-        tenant.update_user(id, patch);
-    }
-    let groups = tenant.group_ids();
-    for i in 0..20 {
-        let group = groups[i % groups.len()].clone();
-        let user = ids[(i * 997 + round as usize * 31) % ids.len()].clone();
-        let members = tenant.members(&group);
-        if members.contains(&user) {
-            tenant.remove_member(&group, &user);
-        } else {
-            tenant.add_member(&group, &user);
-        }
-        if let Some(leaver) = members.iter().find(|m| **m != user) {
-            tenant.remove_member(&group, leaver);
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The parent: measures.
-
-struct ChildProcess {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    base_url: String,
-    tenant_id: String,
-    client_id: String,
-    secret: String,
-    scim_url: String,
-}
-
-impl ChildProcess {
-    fn spawn(users: usize) -> ChildProcess {
-        let exe = std::env::current_exe().expect("the benchmark knows its own path");
-        let mut child = Command::new(exe)
-            .env(CHILD_ENV, "1")
-            .env("BENCH_USERS", users.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the child starts");
-        let stdin = child.stdin.take().expect("stdin was piped");
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout was piped"));
-        let parts: Vec<String> = line(&mut stdout)
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect();
-        assert_eq!(parts.len(), 5, "the child's first line: {parts:?}");
-        ChildProcess {
-            child,
-            stdin,
-            stdout,
-            base_url: parts[0].clone(),
-            tenant_id: parts[1].clone(),
-            client_id: parts[2].clone(),
-            secret: parts[3].clone(),
-            scim_url: parts[4].clone(),
-        }
-    }
-
-    fn ask(&mut self, command: &str) -> String {
-        writeln!(self.stdin, "{command}").expect("the child reads commands");
-        line(&mut self.stdout)
-    }
-
-    /// The fast target's (requests, writes) so far.
-    fn target_counts(&mut self) -> (u64, u64) {
-        let answer = self.ask("stats");
-        let n: Vec<u64> = answer
-            .split_whitespace()
-            .filter_map(|n| n.parse().ok())
-            .collect();
-        (n[0], n[1])
-    }
-}
-
-fn line(stdout: &mut BufReader<ChildStdout>) -> String {
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("the child answers");
-    line.trim().to_owned()
-}
-
-impl Drop for ChildProcess {
-    fn drop(&mut self) {
-        let _ = writeln!(self.stdin, "quit");
-        let _ = self.child.wait();
-    }
 }
 
 /// One run's figures.
@@ -291,7 +151,7 @@ async fn measure(users: usize, runs: usize) -> Summary {
         "harness: {users} users, {GROUPS} groups, {} memberships, {runs} runs",
         users * 2
     );
-    let mut child = ChildProcess::spawn(users);
+    let mut child = ChildProcess::spawn(users, false);
     let dir = tempfile::tempdir().expect("a temporary directory");
     std::fs::write(dir.path().join("client-secret"), &child.secret).expect("write the secret");
     std::fs::write(dir.path().join("scim-token"), "bench-token").expect("write the token");

@@ -149,7 +149,8 @@ async fn the_same_listing_again_writes_nothing_and_marks_nobody() {
 
 #[tokio::test]
 async fn a_changed_assignment_marks_exactly_the_users_it_concerns() {
-    let cases: Vec<(&str, Vec<(&str, &str)>, Evaluate)> = vec![
+    type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, Evaluate);
+    let cases: Vec<Case> = vec![
         (
             "a user assigned",
             [FIRST, &[("u4", "r-viewer")]].concat(),
