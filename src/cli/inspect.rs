@@ -82,6 +82,9 @@ pub(super) fn status(path: &Path, args: &StatusArgs) -> anyhow::Result<u8> {
         for name in last["unmapped"]["groups"].as_array().into_iter().flatten() {
             println!("unmapped group: {}", name.as_str().unwrap_or("?"));
         }
+        for value in last["unmapped"]["roles"].as_array().into_iter().flatten() {
+            println!("unmapped app role: {}", value.as_str().unwrap_or("?"));
+        }
         let departments: Vec<&str> = last["unmapped"]["departments"]
             .as_array()
             .into_iter()

@@ -33,7 +33,7 @@ pub fn print_report(report: &CycleReport, json: bool) -> anyhow::Result<()> {
             .unwrap_or(&error.user_id);
         println!("  {who}: {}", error.message);
     }
-    for message in report.unmapped.group_messages() {
+    for message in report.unmapped.messages() {
         println!("  {message}");
     }
     if !report.unmapped.departments.is_empty() {

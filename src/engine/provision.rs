@@ -77,6 +77,7 @@ pub(super) async fn provision(
     let unmapped = Unmapped {
         departments: totals.unmapped_departments,
         groups: std::mem::take(&mut outcome.unmapped.groups),
+        roles: std::mem::take(&mut outcome.unmapped.roles),
     };
     // The plan takes the outcome: creates carry the desired attributes on, not a copy.
     let mut plan = plan::plan(outcome, &pushed, &gone, &policy(config, options));
@@ -157,7 +158,7 @@ fn log_plan(report: &CycleReport, config: &Config) {
         held = counts.held,
         "planned"
     );
-    for message in report.unmapped.group_messages() {
+    for message in report.unmapped.messages() {
         tracing::warn!("{message}");
     }
     if counts.held > 0 {

@@ -117,15 +117,17 @@ pub struct Unmapped {
     pub departments: BTreeSet<String>,
     /// Display names of scoped Entra groups that match no `[[permission_groups]]` alias.
     pub groups: BTreeSet<String>,
+    /// Values of `[source] app`'s roles that no `app_roles` maps (when permission groups are
+    /// given by app roles): whoever holds one gets no permission from it.
+    pub roles: BTreeSet<String>,
 }
 
 impl Unmapped {
-    /// One message per unmapped group, as Stratsys words it.
-    pub fn group_messages(&self) -> Vec<String> {
-        self.groups
-            .iter()
-            .map(|name| format!("No matching group has been found for group with display name {name}. A group has to be configured with this alias."))
-            .collect()
+    /// One message per unmapped group (as Stratsys words it) and per unmapped app role.
+    pub fn messages(&self) -> Vec<String> {
+        let groups = self.groups.iter().map(|name| format!("No matching group has been found for group with display name {name}. A group has to be configured with this alias."));
+        let roles = self.roles.iter().map(|value| format!("No permission group is given by the app role \"{value}\": users holding it get no permission from it; add it to a permission group's app_roles."));
+        groups.chain(roles).collect()
     }
 }
 
@@ -175,6 +177,7 @@ pub fn evaluate(mut state: SourceState, config: &RulesConfig, membership: Member
     let mut outcome = Outcome::default();
     if !config.permission_groups.is_empty() {
         outcome.unmapped.groups = permissions::unmapped_groups(&groups, config);
+        outcome.unmapped.roles = permissions::unmapped_roles(&roles, config);
     }
     outcome.aliases = permissions::alias_status(&groups, config);
     for (id, user) in users {

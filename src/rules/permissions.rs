@@ -75,6 +75,24 @@ pub fn unmapped_groups(groups: &Groups<'_>, config: &RulesConfig) -> BTreeSet<St
         .collect()
 }
 
+/// The values of the app's roles that no `app_roles` maps, when any permission group is given
+/// by app roles (with none, roles are not how permissions are granted: nothing to report).
+pub fn unmapped_roles(roles: &Roles<'_>, config: &RulesConfig) -> BTreeSet<String> {
+    let mapped: Vec<&String> = config
+        .permission_groups
+        .iter()
+        .flat_map(|p| &p.app_roles)
+        .collect();
+    if mapped.is_empty() {
+        return BTreeSet::new();
+    }
+    roles
+        .defined_values()
+        .filter(|value| !mapped.iter().any(|m| m.eq_ignore_ascii_case(value)))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Where each alias points now.
 pub fn alias_status(groups: &Groups<'_>, config: &RulesConfig) -> Vec<AliasStatus> {
     config

@@ -52,6 +52,11 @@ impl<'a> Roles<'a> {
             || self.through_groups.contains_key(user)
     }
 
+    /// The values of every role the app defines.
+    pub fn defined_values(&self) -> impl Iterator<Item = &'a str> + '_ {
+        self.values.values().copied()
+    }
+
     /// The values of the roles the user holds (each once, in no particular order).
     pub fn values_of(&self, user: &str) -> Vec<&'a str> {
         let direct = self.app.and_then(|app| app.users.get(user)).into_iter();

@@ -182,3 +182,25 @@ fn assigned_scope_leaves_out_disabled_accounts_and_what_the_filter_excludes() {
         "lea is filtered out, max is disabled"
     );
 }
+
+#[test]
+fn a_role_no_permission_group_maps_is_reported() {
+    let tenant = Tenant::new()
+        .user("kim", None)
+        .app_roles(&["viewer", "editor", "Approver"])
+        .assign("kim", "Approver");
+    let outcome = tenant.evaluate(&stacksync_roles());
+    assert_eq!(
+        outcome.unmapped.roles.iter().collect::<Vec<_>>(),
+        ["Approver"]
+    );
+    assert!(
+        outcome.unmapped.messages()[0].contains("app role \"Approver\""),
+        "{:?}",
+        outcome.unmapped.messages()
+    );
+    assert_eq!(permissions(&outcome)["kim"], ["viewer"], "the default");
+    // Without permission groups by app role, roles are not reported.
+    let by_groups = config(&["stacksync Users"], "");
+    assert!(tenant.evaluate(&by_groups).unmapped.roles.is_empty());
+}

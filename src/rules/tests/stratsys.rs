@@ -209,7 +209,7 @@ fn a_scoped_group_without_an_alias_is_reported_once() {
         .group("Stratsys Guests", &["hal"]);
     let outcome = tenant.evaluate(&stratsys_scoping(&["Stratsys Guests"]));
     assert_eq!(
-        outcome.unmapped.group_messages(),
+        outcome.unmapped.messages(),
         [
             "No matching group has been found for group with display name Stratsys Guests. A group has to be configured with this alias."
         ]
