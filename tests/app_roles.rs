@@ -11,7 +11,9 @@ mod common;
 #[path = "common/scim_server.rs"]
 mod scim_server;
 
-use app_roles::{CliSetup, Recipe, add_app, add_person, assign, primary_role, user_id};
+use app_roles::{
+    CliSetup, Recipe, add_app, add_person, assign, example_recipe, primary_role, user_id,
+};
 use common::{assert_exit, entrasync, stdout_json};
 use entrasync::emulator::Tenant;
 use serde_json::Value;
@@ -20,21 +22,10 @@ const STACKSYNC_APP: &str = "5b0c6f1e-2d3a-4e5f-9a8b-7c6d5e4f3a2b";
 /// An application id no enterprise app of the tenant has.
 const NO_SUCH_APP: &str = "0f1e2d3c-4b5a-4968-8776-5a4b3c2d1e0f";
 
-const RULES: &str = r#"
-[attributes]
-userName = "lower([mail])"
-"emails[type eq \"work\"].value" = "lower([mail])"
-
-[[permission_groups]]
-name = "editor"
-app_roles = ["editor"]
-priority = 1
-
-[[permission_groups]]
-name = "viewer"
-app_roles = ["viewer"]
-priority = 2
-"#;
+/// `config/examples/stacksync.toml`, pointed at the test's app.
+fn stacksync_recipe() -> Recipe {
+    example_recipe("stacksync", STACKSYNC_APP)
+}
 
 /// stacksync's app with "viewer" and "editor"; Eve is assigned editor, Victor viewer; Una and
 /// Vera are not assigned. Returns the tenant and the app's object id.
@@ -73,14 +64,10 @@ async fn assert_refused(s: &CliSetup, words: &[&str]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_role_value_the_app_does_not_define_exits_2_naming_it_and_writes_nothing() {
     let (tenant, _) = stacksync_tenant();
-    let rest = format!(
-        "{RULES}\n[[permission_groups]]\nname = \"admin\"\napp_roles = [\"admin\"]\npriority = 3\n"
+    let mut recipe = stacksync_recipe();
+    recipe.rest.push_str(
+        "\n[[permission_groups]]\nname = \"admin\"\napp_roles = [\"admin\"]\npriority = 3\n",
     );
-    let recipe = Recipe {
-        top: "default_permission = \"viewer\"",
-        source: "app = { client_id = \"5b0c6f1e-2d3a-4e5f-9a8b-7c6d5e4f3a2b\" }",
-        rest: &rest,
-    };
     let s = CliSetup::start(tenant, recipe).await;
     // The message names the value that is missing and the values the app has.
     assert_refused(&s, &["\"admin\"", "app_roles", "\"viewer\"", "\"editor\""]).await;
@@ -89,12 +76,7 @@ async fn a_role_value_the_app_does_not_define_exits_2_naming_it_and_writes_nothi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_app_entra_does_not_have_exits_2_naming_it_and_writes_nothing() {
     let (tenant, _) = stacksync_tenant();
-    let source = format!("app = {{ client_id = \"{NO_SUCH_APP}\" }}");
-    let recipe = Recipe {
-        top: "default_permission = \"viewer\"",
-        source: &source,
-        rest: RULES,
-    };
+    let recipe = example_recipe("stacksync", NO_SUCH_APP);
     let s = CliSetup::start(tenant, recipe).await;
     assert_refused(&s, &[NO_SUCH_APP, "[source] app"]).await;
 }
@@ -108,12 +90,7 @@ fn report(out: &std::process::Output, what: &str) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn once_user_sees_an_assignment_made_after_the_last_cycle() {
     let (tenant, sp) = stacksync_tenant();
-    let recipe = Recipe {
-        top: "default_permission = \"viewer\"",
-        source: "app = { client_id = \"5b0c6f1e-2d3a-4e5f-9a8b-7c6d5e4f3a2b\" }",
-        rest: RULES,
-    };
-    let s = CliSetup::start(tenant, recipe).await;
+    let s = CliSetup::start(tenant, stacksync_recipe()).await;
     let first = report(&entrasync(s.path(), &["once", "--json"]).await, "once");
     assert_eq!(first["plan"]["creates"], 2, "Eve and Victor: {first}");
 

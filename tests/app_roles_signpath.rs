@@ -16,7 +16,7 @@ mod common;
 #[path = "common/scim_server.rs"]
 mod scim_server;
 
-use app_roles::{AppSetup, Recipe, add_app, add_person, assign, roles, user_id};
+use app_roles::{AppSetup, Recipe, add_app, add_person, assign, example_recipe, roles, user_id};
 use entrasync::config::ScopeBy;
 use entrasync::emulator::Tenant;
 use entrasync::engine::CycleReport;
@@ -35,51 +35,9 @@ const ROLES: [&str; 6] = [
     "RegularUser",
 ];
 
-/// `config/examples/signpath.toml`'s rules, pointed at the test's app.
-fn recipe() -> Recipe<'static> {
-    Recipe {
-        top: "",
-        source: "app = { client_id = \"7d2e4f60-8a1b-4c3d-9e5f-a6b7c8d9e0f1\" }\nscope = \"assigned\"",
-        rest: r#"
-[attributes]
-externalId = 'append("contoso-sso:", [objectId])'
-
-[[permission_groups]]
-name = "GlobalAdministrator"
-app_roles = ["GlobalAdministrator"]
-priority = 1
-exclusive = true
-
-[[permission_groups]]
-name = "CertificateAdministrator"
-app_roles = ["CertificateAdministrator"]
-priority = 2
-exclusive = true
-
-[[permission_groups]]
-name = "UserAdministrator"
-app_roles = ["UserAdministrator"]
-priority = 3
-exclusive = true
-
-[[permission_groups]]
-name = "ProjectAdministrator"
-app_roles = ["ProjectAdministrator"]
-priority = 4
-exclusive = true
-
-[[permission_groups]]
-name = "GlobalReader"
-app_roles = ["GlobalReader"]
-priority = 5
-exclusive = true
-
-[[permission_groups]]
-name = "RegularUser"
-app_roles = ["RegularUser"]
-priority = 6
-"#,
-    }
+/// `config/examples/signpath.toml`, pointed at the test's app.
+fn recipe() -> Recipe {
+    example_recipe("signpath", SIGNPATH_APP)
 }
 
 /// The app's object id and the assignments the tests take back.

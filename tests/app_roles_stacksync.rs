@@ -14,7 +14,9 @@ mod common;
 #[path = "common/scim_server.rs"]
 mod scim_server;
 
-use app_roles::{AppSetup, Recipe, add_app, add_person, assign, primary_role, roles, user_id};
+use app_roles::{
+    AppSetup, Recipe, add_app, add_person, assign, example_recipe, primary_role, roles, user_id,
+};
 use entrasync::config::ScopeBy;
 use entrasync::emulator::Tenant;
 use serde_json::json;
@@ -22,27 +24,9 @@ use serde_json::json;
 /// The application (client) id of the stacksync enterprise app.
 const STACKSYNC_APP: &str = "5b0c6f1e-2d3a-4e5f-9a8b-7c6d5e4f3a2b";
 
-/// `config/examples/stacksync.toml`'s rules, pointed at the test's app.
-fn recipe() -> Recipe<'static> {
-    Recipe {
-        top: "default_permission = \"viewer\"",
-        source: "app = { client_id = \"5b0c6f1e-2d3a-4e5f-9a8b-7c6d5e4f3a2b\" }",
-        rest: r#"
-[attributes]
-userName = "lower([mail])"
-"emails[type eq \"work\"].value" = "lower([mail])"
-
-[[permission_groups]]
-name = "editor"
-app_roles = ["editor"]
-priority = 1
-
-[[permission_groups]]
-name = "viewer"
-app_roles = ["viewer"]
-priority = 2
-"#,
-    }
+/// `config/examples/stacksync.toml`, pointed at the test's app.
+fn recipe() -> Recipe {
+    example_recipe("stacksync", STACKSYNC_APP)
 }
 
 /// The app's object id and the assignments the tests take back.

@@ -1,7 +1,8 @@
-//! Shared by the app role tests (`tests/app_roles_*.rs`): tenants built in code with an
+//! Shared by the app role tests (`tests/app_roles*.rs`): tenants built in code with an
 //! enterprise app, its roles, users and groups; a config for them with the rules of a vendor
-//! recipe and a SCIM target (scim2-server behind the counting proxy); and lookups of the users
-//! the target has, their roles and the writes a cycle sent.
+//! recipe — read from `config/examples/`, so the shipped recipes are what runs — and a SCIM
+//! target (scim2-server behind the counting proxy); and lookups of the users the target has,
+//! their roles and the writes a cycle sent.
 //!
 //! Include it as `#[path = "common/app_roles.rs"] mod app_roles;` beside `mod common;` and
 //! `#[path = "common/scim_server.rs"] mod scim_server;`.
@@ -97,11 +98,46 @@ pub fn config_text(base: &str, top: &str, source: &str, rest: &str, server: &Sci
 }
 
 /// A vendor recipe: what goes at the top, into `[source]`, and after it.
-#[derive(Clone, Copy)]
-pub struct Recipe<'a> {
-    pub top: &'a str,
-    pub source: &'a str,
-    pub rest: &'a str,
+#[derive(Clone, Debug, Default)]
+pub struct Recipe {
+    pub top: String,
+    pub source: String,
+    pub rest: String,
+}
+
+/// The application (client) id the recipes in `config/examples/` name in `[source] app`.
+pub const EXAMPLE_APP_ID: &str = "11111111-2222-3333-4444-555555555555";
+
+/// The rules of `config/examples/{name}.toml` as a test runs them: its top-level keys but
+/// `state_dir` and `schedule`; of its `[source]`, `app` (naming `app_id` instead of the
+/// example's placeholder) and `scope`; and every section after `[source]`.
+pub fn example_recipe(name: &str, app_id: &str) -> Recipe {
+    let path = format!("{}/config/examples/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut recipe = Recipe::default();
+    let mut section: Option<&str> = None;
+    for line in text.lines() {
+        let code = line.trim_start();
+        if code.starts_with('[') {
+            section = Some(code);
+        }
+        let key = code.split('=').next().unwrap_or_default().trim();
+        let (into, line) = match section {
+            None if matches!(key, "state_dir" | "schedule") => continue,
+            None => (&mut recipe.top, line.to_owned()),
+            Some("[source]") if key == "app" => {
+                assert!(line.contains(EXAMPLE_APP_ID), "{path}: {line}");
+                (&mut recipe.source, line.replace(EXAMPLE_APP_ID, app_id))
+            }
+            Some("[source]") if key == "scope" => (&mut recipe.source, line.to_owned()),
+            Some("[source]") => continue,
+            Some(_) => (&mut recipe.rest, line.to_owned()),
+        };
+        into.push_str(&line);
+        into.push('\n');
+    }
+    assert!(!recipe.source.is_empty(), "{path} names an app");
+    recipe
 }
 
 /// The emulator serving a tenant, a scim2-server, and the library's view of a config for them:
@@ -116,12 +152,12 @@ pub struct AppSetup {
 impl AppSetup {
     /// Serves `tenant` (no scoped groups in `[source] groups`) and a fresh SCIM server, with the
     /// config of `recipe`.
-    pub async fn start(tenant: Tenant, recipe: Recipe<'_>) -> AppSetup {
+    pub async fn start(tenant: Tenant, recipe: Recipe) -> AppSetup {
         let mut h = Harness::start(tenant, EmulatorOptions::default(), &[], "direct").await;
         let server = scim_server::start().await;
         std::fs::write(h.dir.path().join("scim-token"), &server.token).expect("write the token");
         let base = std::fs::read_to_string(&h.config_path).expect("reads");
-        let text = config_text(&base, recipe.top, recipe.source, recipe.rest, &server);
+        let text = config_text(&base, &recipe.top, &recipe.source, &recipe.rest, &server);
         std::fs::write(&h.config_path, text).expect("writes");
         let config = config::load(&h.config_path).expect("the test config is valid");
         let target = AnyTarget::from_config(config.target.as_ref().expect("a target"))
@@ -236,7 +272,7 @@ pub struct CliSetup {
 }
 
 impl CliSetup {
-    pub async fn start(tenant: Tenant, recipe: Recipe<'_>) -> CliSetup {
+    pub async fn start(tenant: Tenant, recipe: Recipe) -> CliSetup {
         let emulator = Emulator::start(tenant, EmulatorOptions::default())
             .await
             .expect("the emulator starts");
@@ -245,7 +281,7 @@ impl CliSetup {
         let server = scim_server::start().await;
         std::fs::write(dir.path().join("scim-token"), &server.token).expect("write the token");
         let base = std::fs::read_to_string(&config).expect("reads");
-        let text = config_text(&base, recipe.top, recipe.source, recipe.rest, &server);
+        let text = config_text(&base, &recipe.top, &recipe.source, &recipe.rest, &server);
         std::fs::write(&config, text).expect("writes");
         CliSetup {
             emulator,
