@@ -3,6 +3,10 @@
 use std::path::Path;
 use std::process::Command;
 
+use entrasync::config::ScopeBy;
+use entrasync::plan::WhenLeaving;
+use entrasync::source::AppRef;
+
 /// The example with `$CREDENTIALS_DIRECTORY` (set by systemd for the unit) pointed at a folder
 /// holding the secret.
 fn example_with_secret(dir: &Path) -> std::path::PathBuf {
@@ -112,6 +116,26 @@ fn every_vendor_example_loads_and_says_what_its_guide_says() {
                     target("userName").expect("mapped").expr.source(),
                     "lower([mail])"
                 );
+                assert!(
+                    matches!(config.source.app, Some(AppRef::ClientId(_))),
+                    "the enterprise app by its client id"
+                );
+                assert_eq!(rules.scope, ScopeBy::Assigned, "the default with an app");
+                assert!(config.source.groups.is_empty(), "no group is read");
+                let roles: Vec<(&str, &[String])> = rules
+                    .permission_groups
+                    .iter()
+                    .map(|p| (p.name.as_str(), p.app_roles.as_slice()))
+                    .collect();
+                assert_eq!(
+                    roles,
+                    [
+                        ("editor", &["editor".to_owned()][..]),
+                        ("viewer", &["viewer".to_owned()][..]),
+                    ],
+                    "by app role value, editor first"
+                );
+                assert_eq!(config.source.app_roles, ["editor", "viewer"]);
             }
             "syncro" => {
                 assert_eq!(
@@ -129,6 +153,41 @@ fn every_vendor_example_loads_and_says_what_its_guide_says() {
             "signpath" => {
                 let external = target("externalId").expect("mapped").expr.source();
                 assert!(external.starts_with("append("), "{external}");
+                assert!(config.source.app.is_some(), "the enterprise app");
+                assert_eq!(rules.scope, ScopeBy::Assigned);
+                assert!(config.source.groups.is_empty(), "no group is read");
+                // The guide's six roles by value, the five administrative ones exclusive and
+                // above Regular User.
+                let roles: Vec<(&str, bool)> = rules
+                    .permission_groups
+                    .iter()
+                    .map(|p| {
+                        assert_eq!(
+                            p.app_roles,
+                            std::slice::from_ref(&p.name),
+                            "{}: by its value",
+                            p.name
+                        );
+                        assert!(p.aliases.is_empty(), "{}: no group alias", p.name);
+                        (p.name.as_str(), p.exclusive)
+                    })
+                    .collect();
+                assert_eq!(
+                    roles,
+                    [
+                        ("GlobalAdministrator", true),
+                        ("CertificateAdministrator", true),
+                        ("UserAdministrator", true),
+                        ("ProjectAdministrator", true),
+                        ("GlobalReader", true),
+                        ("RegularUser", false),
+                    ]
+                );
+                assert_eq!(
+                    rules.default_permission, None,
+                    "every assignment has a role"
+                );
+                assert_eq!(config.deprovision.when, WhenLeaving::Deactivate);
             }
             "securepractice" => {
                 assert!(target("phoneNumbers[type eq \"mobile\"].value").is_none());
