@@ -70,7 +70,11 @@ async fn a_role_value_the_app_does_not_define_exits_2_naming_it_and_writes_nothi
     );
     let s = CliSetup::start(tenant, recipe).await;
     // The message names the value that is missing and the values the app has.
-    assert_refused(&s, &["\"admin\"", "app_roles", "\"viewer\"", "\"editor\""]).await;
+    assert_refused(
+        &s,
+        &["\"admin\"", "(admin) app_roles", "\"viewer\"", "\"editor\""],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -135,7 +135,13 @@ fn every_vendor_example_loads_and_says_what_its_guide_says() {
                     ],
                     "by app role value, editor first"
                 );
-                assert_eq!(config.source.app_roles, ["editor", "viewer"]);
+                let checked: Vec<&str> = config
+                    .source
+                    .app_roles
+                    .iter()
+                    .map(|(_, value)| value.as_str())
+                    .collect();
+                assert_eq!(checked, ["editor", "viewer"]);
             }
             "syncro" => {
                 assert_eq!(

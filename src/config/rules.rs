@@ -141,10 +141,11 @@ impl RulesConfig {
         aliases.chain(filtered).cloned().collect()
     }
 
-    /// Every app role value a permission group is granted by.
-    pub fn app_roles_read(&self) -> Vec<String> {
-        let roles = self.permission_groups.iter().flat_map(|p| &p.app_roles);
-        roles.cloned().collect()
+    /// Every app role value a permission group is granted by, with that permission group.
+    pub fn app_roles_read(&self) -> Vec<(String, String)> {
+        let groups = self.permission_groups.iter();
+        let roles = groups.flat_map(|p| p.app_roles.iter().map(|r| (p.name.clone(), r.clone())));
+        roles.collect()
     }
 }
 

@@ -61,9 +61,10 @@ pub struct SourceConfig {
     pub app: Option<AppRef>,
     /// `[source] scope` as written; `config()` settles the default once the rules are known.
     pub scope: Option<ScopeBy>,
-    /// App role values the rules map (`[[permission_groups]] app_roles`): a cycle checks that
-    /// the app defines each one, as it checks that each configured group exists.
-    pub app_roles: Vec<String>,
+    /// App role values the rules map, each with its permission group
+    /// (`[[permission_groups]] app_roles`): a cycle checks that the app defines each one, as it
+    /// checks that each configured group exists.
+    pub app_roles: Vec<(String, String)>,
     /// How long one HTTP request may take before it counts as failed (and is retried).
     pub request_timeout: Duration,
     /// The most a round waits in total on throttling and retries before it fails.

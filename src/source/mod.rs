@@ -99,9 +99,13 @@ pub enum SourceError {
     #[error("[source] app: {detail}")]
     AppNotFound { detail: String },
     #[error(
-        "[[permission_groups]] app_roles: the app defines no role with the value \"{value}\"; its role values are {known}. Write the value, not the display name, or define the role in the app registration"
+        "[[permission_groups]] ({group}) app_roles: the app defines no role with the value \"{value}\"; its role values are {known}. Write the value, not the display name, or define the role in the app registration"
     )]
-    AppRoleNotFound { value: String, known: String },
+    AppRoleNotFound {
+        group: String,
+        value: String,
+        known: String,
+    },
     #[error("{flag} \"{name}\": {why}; nothing was provisioned")]
     OnDemand {
         flag: &'static str,
@@ -132,8 +136,9 @@ pub struct Graph {
     groups: Vec<String>,
     members: Members,
     app: Option<AppRef>,
-    /// The role values the rules map: each must be one the app defines.
-    app_roles: Vec<String>,
+    /// The role values the rules map (with their permission group): each must be one the app
+    /// defines.
+    app_roles: Vec<(String, String)>,
 }
 
 impl Graph {
@@ -206,7 +211,7 @@ impl Graph {
                 .filter_map(|r| r.value.as_deref())
                 .any(|v| v.eq_ignore_ascii_case(value))
         };
-        if let Some(value) = self.app_roles.iter().find(|v| !defined(v)) {
+        if let Some((group, value)) = self.app_roles.iter().find(|(_, v)| !defined(v)) {
             let known: Vec<String> = listing
                 .roles
                 .iter()
@@ -219,6 +224,7 @@ impl Graph {
                 known.join(", ")
             };
             return Err(SourceError::AppRoleNotFound {
+                group: group.clone(),
                 value: value.clone(),
                 known,
             });

@@ -63,7 +63,13 @@ fn the_default_scope_follows_what_is_listed() {
     );
     let config = load_text(&text).expect("valid");
     assert_eq!(config.rules.scope, ScopeBy::All);
-    assert_eq!(config.source.app_roles, ["editor", "viewer"]);
+    let roles: Vec<(&str, &str)> = config
+        .source
+        .app_roles
+        .iter()
+        .map(|(group, value)| (group.as_str(), value.as_str()))
+        .collect();
+    assert_eq!(roles, [("editor", "editor"), ("viewer", "viewer")]);
 }
 
 #[test]
