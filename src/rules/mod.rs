@@ -118,7 +118,9 @@ pub struct Unmapped {
     /// Display names of scoped Entra groups that match no `[[permission_groups]]` alias.
     pub groups: BTreeSet<String>,
     /// Values of `[source] app`'s roles that no `app_roles` maps (when permission groups are
-    /// given by app roles): whoever holds one gets no permission from it.
+    /// given by app roles): whoever holds one gets no permission from it. Left out of the JSON
+    /// when empty, so a configuration without app roles reports as before.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
     pub roles: BTreeSet<String>,
 }
 
