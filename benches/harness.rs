@@ -283,19 +283,13 @@ fn config_for(
     state: &str,
     groups: &[String],
 ) -> Config {
-    let text = format!(
-        "state_dir = {state:?}\n[source]\ntenant_id = {:?}\nclient_id = {:?}\n\
-         client_secret_file = \"client-secret\"\nauthority_url = {url:?}\ngraph_url = {url:?}\n\
-         groups = {groups:?}\n\n[deprovision]\nmax_deprovisions = 1000\n\n\
-         [target]\nkind = \"scim\"\nurl = {scim:?}\ntoken_file = \"scim-token\"\n",
-        child.tenant_id,
-        child.client_id,
-        url = child.base_url,
-        scim = child.scim_url,
-    );
-    let path = dir.join("entrasync.toml");
-    std::fs::write(&path, &text).expect("write the bench config");
-    entrasync::config::parse(&text, &path).expect("the bench config is valid")
+    child.config(
+        dir,
+        "entrasync.toml",
+        state,
+        "",
+        &format!("groups = {groups:?}"),
+    )
 }
 
 async fn token(client: &reqwest::Client, child: &ChildProcess) -> String {

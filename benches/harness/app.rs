@@ -6,6 +6,7 @@
 
 use std::time::{Duration, Instant};
 
+use entrasync::config::Config;
 use entrasync::engine::{self, Options};
 use entrasync::snapshot::Snapshot;
 use entrasync::source::Graph;
@@ -95,11 +96,7 @@ pub async fn measure(users: usize, runs: usize) {
     }
 }
 
-fn config_for(
-    child: &ChildProcess,
-    dir: &std::path::Path,
-    state: &str,
-) -> entrasync::config::Config {
+fn config_for(child: &ChildProcess, dir: &std::path::Path, state: &str) -> Config {
     let permissions: String = ROLE_VALUES
         .iter()
         .enumerate()
@@ -110,18 +107,6 @@ fn config_for(
             )
         })
         .collect();
-    let text = format!(
-        "state_dir = {state:?}\n{permissions}[source]\ntenant_id = {:?}\nclient_id = {:?}\n\
-         client_secret_file = \"client-secret\"\nauthority_url = {url:?}\ngraph_url = {url:?}\n\
-         app = {{ client_id = {APP_ID:?} }}\nscope = \"assigned\"\n\n\
-         [deprovision]\nmax_deprovisions = 1000\n\n\
-         [target]\nkind = \"scim\"\nurl = {scim:?}\ntoken_file = \"scim-token\"\n",
-        child.tenant_id,
-        child.client_id,
-        url = child.base_url,
-        scim = child.scim_url,
-    );
-    let path = dir.join("entrasync-app.toml");
-    std::fs::write(&path, &text).expect("write the bench config");
-    entrasync::config::parse(&text, &path).expect("the bench config is valid")
+    let source = format!("app = {{ client_id = {APP_ID:?} }}\nscope = \"assigned\"");
+    child.config(dir, "entrasync-app.toml", state, &permissions, &source)
 }

@@ -145,6 +145,31 @@ impl ChildProcess {
         }
     }
 
+    /// A config for this child's tenant and target, written to `dir/file`: `top` goes before
+    /// `[source]` (the rule sections), `source` into it (groups, an app).
+    pub fn config(
+        &self,
+        dir: &std::path::Path,
+        file: &str,
+        state: &str,
+        top: &str,
+        source: &str,
+    ) -> entrasync::config::Config {
+        let text = format!(
+            "state_dir = {state:?}\n{top}[source]\ntenant_id = {:?}\nclient_id = {:?}\n\
+             client_secret_file = \"client-secret\"\nauthority_url = {url:?}\ngraph_url = {url:?}\n\
+             {source}\n\n[deprovision]\nmax_deprovisions = 1000\n\n\
+             [target]\nkind = \"scim\"\nurl = {scim:?}\ntoken_file = \"scim-token\"\n",
+            self.tenant_id,
+            self.client_id,
+            url = self.base_url,
+            scim = self.scim_url,
+        );
+        let path = dir.join(file);
+        std::fs::write(&path, &text).expect("write the bench config");
+        entrasync::config::parse(&text, &path).expect("the bench config is valid")
+    }
+
     pub fn ask(&mut self, command: &str) -> String {
         writeln!(self.stdin, "{command}").expect("the child reads commands");
         line(&mut self.stdout)

@@ -36,17 +36,19 @@ fn a_user_who_left_every_synchronized_group_is_no_longer_desired() {
     assert!(outcome.desired.contains_key("ola"));
 }
 
+/// The guide's six role values, highest first.
+const ROLES: [&str; 6] = [
+    "GlobalAdministrator",
+    "CertificateAdministrator",
+    "UserAdministrator",
+    "ProjectAdministrator",
+    "GlobalReader",
+    "RegularUser",
+];
+
 /// SignPath's six roles as app roles; every one but Regular User is exclusive.
 fn signpath_roles() -> RulesConfig {
-    let roles = [
-        "GlobalAdministrator",
-        "CertificateAdministrator",
-        "UserAdministrator",
-        "ProjectAdministrator",
-        "GlobalReader",
-        "RegularUser",
-    ];
-    let groups: String = roles
+    let groups: String = ROLES
         .iter()
         .enumerate()
         .map(|(i, role)| {
@@ -66,14 +68,7 @@ fn signpath_tenant() -> Tenant {
         .user("ned", None)
         .user("ola", None)
         .group("PKI Team", &["ned", "ola"])
-        .app_roles(&[
-            "GlobalAdministrator",
-            "CertificateAdministrator",
-            "UserAdministrator",
-            "ProjectAdministrator",
-            "GlobalReader",
-            "RegularUser",
-        ])
+        .app_roles(&ROLES)
         .assign("mia", "RegularUser")
         .assign("group:PKI Team", "CertificateAdministrator")
         .assign("ned", "RegularUser")
