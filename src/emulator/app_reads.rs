@@ -198,36 +198,48 @@ fn assigned_to(tenant: &Tenant, sp: &str, request: &Request) -> Result<Value, Gr
         Some(select) => select.iter().map(String::as_str).collect(),
         None => ASSIGNMENT_PROPS.to_vec(),
     };
-    let items = tenant
+    // Looking the principal up costs a copy of its record: only when its name is asked for.
+    let by_name = filter
+        .as_ref()
+        .is_some_and(|(f, _)| f == "principalDisplayName");
+    let named = by_name || names.contains(&"principalDisplayName");
+    let props = |a: &super::AppRoleAssignment| {
+        let principal = match a.principal_type {
+            _ if !named => None,
+            "Group" => tenant.group(&a.principal_id),
+            _ => tenant.user(&a.principal_id),
+        };
+        let principal_name = principal
+            .as_ref()
+            .map_or(Value::Null, |p| p["displayName"].clone());
+        let mut props = Map::new();
+        props.insert("appRoleId".into(), json!(a.app_role_id));
+        props.insert("createdDateTime".into(), json!(a.created_date_time));
+        props.insert("deletedDateTime".into(), Value::Null);
+        props.insert("principalDisplayName".into(), principal_name);
+        props.insert("principalId".into(), json!(a.principal_id));
+        props.insert("principalType".into(), json!(a.principal_type));
+        props.insert("resourceDisplayName".into(), resource_name.clone());
+        props.insert("resourceId".into(), json!(sp));
+        props
+    };
+    let assignments: Vec<_> = tenant
         .app_role_assignments(sp)
         .into_iter()
-        .filter_map(|a| {
-            let principal = match a.principal_type {
-                "Group" => tenant.group(&a.principal_id),
-                _ => tenant.user(&a.principal_id),
-            };
-            let principal_name = principal
-                .as_ref()
-                .map_or(Value::Null, |p| p["displayName"].clone());
-            let mut props = Map::new();
-            props.insert("appRoleId".into(), json!(a.app_role_id));
-            props.insert("createdDateTime".into(), json!(a.created_date_time));
-            props.insert("deletedDateTime".into(), Value::Null);
-            props.insert("principalDisplayName".into(), principal_name);
-            props.insert("principalId".into(), json!(a.principal_id));
-            props.insert("principalType".into(), json!(a.principal_type));
-            props.insert("resourceDisplayName".into(), resource_name.clone());
-            props.insert("resourceId".into(), json!(sp));
-            let wanted = filter.as_ref().is_none_or(|(field, value)| {
-                props.get(field).and_then(Value::as_str) == Some(value.as_str())
-            });
-            wanted.then(|| project(&a.id, &props, &names))
+        .filter(|a| {
+            filter.as_ref().is_none_or(|(field, value)| {
+                props(a).get(field).and_then(Value::as_str) == Some(value.as_str())
+            })
         })
         .collect();
-    request.listing(
-        items,
-        &format!("servicePrincipals('{sp}')/appRoleAssignedTo"),
-    )
+    // Only the page's items are made: listing every page costs what the listing costs.
+    let entity = format!("servicePrincipals('{sp}')/appRoleAssignedTo");
+    request.listing_range(assignments.len(), &entity, |range| {
+        let page = assignments.get(range).unwrap_or_default();
+        page.iter()
+            .map(|a| project(&a.id, &props(a), &names))
+            .collect()
+    })
 }
 
 fn unsupported() -> GraphError {

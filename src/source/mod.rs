@@ -272,33 +272,35 @@ impl Graph {
         // A stored link elsewhere than graph_url (which changed since) is not followed with the
         // token: its round checks it and starts over as a full round (`delta::run`).
         let users_link = resume.users_link.as_deref();
-        let scoped = groups::resolve(&self.http, &self.graph, &self.groups, &resume.bindings);
-        let (scoped, app) = tokio::try_join!(scoped, self.configured_app())?;
-        let mut ids: Vec<String> = scoped.iter().map(|g| g.id.clone()).collect();
-        // Groups assigned to the app are read like scoped ones: their direct members hold
-        // the group's roles.
-        if let Some(app) = &app {
-            let assigned = app.assignments.iter();
-            let groups = assigned.filter(|a| a.principal_kind == MemberKind::Group);
-            ids.extend(groups.map(|a| a.principal_id.clone()));
-        }
-        ids.sort();
-        ids.dedup();
-        // A few chunks at a time, in their order: 1,000 scoped groups are 20 queries, which one
-        // after another made most of a quiet cycle's time.
-        let group_rounds = async {
+        // The users round runs beside everything the groups rounds need first: binding the
+        // configured names and listing the app's assignments.
+        let users_query = self.users_query();
+        let users_round = delta::users_round(&self.http, &users_query, users_link);
+        let groups_rounds = async {
+            let scoped = groups::resolve(&self.http, &self.graph, &self.groups, &resume.bindings);
+            let (scoped, app) = tokio::try_join!(scoped, self.configured_app())?;
+            let mut ids: Vec<String> = scoped.iter().map(|g| g.id.clone()).collect();
+            // Groups assigned to the app are read like scoped ones: their direct members hold
+            // the group's roles.
+            if let Some(app) = &app {
+                let assigned = app.assignments.iter();
+                let groups = assigned.filter(|a| a.principal_kind == MemberKind::Group);
+                ids.extend(groups.map(|a| a.principal_id.clone()));
+            }
+            ids.sort();
+            ids.dedup();
+            // A few chunks at a time, in their order: 1,000 scoped groups are 20 queries, which
+            // one after another made most of a quiet cycle's time.
             let rounds = ids.chunks(MAX_IDS_PER_QUERY).map(|chunk| async move {
                 let link = resume.group_links.get(chunk).map(String::as_str);
                 let query = self.groups_query(chunk);
                 delta::groups_round(&self.http, chunk.to_vec(), &query, link).await
             });
             let rounds = futures_util::stream::iter(rounds).buffered(GROUP_ROUNDS_AT_ONCE);
-            rounds.try_collect::<Vec<_>>().await
+            let groups = rounds.try_collect::<Vec<_>>().await?;
+            Ok::<_, SourceError>((scoped, app, ids, groups))
         };
-        let users_query = self.users_query();
-        let users_round = delta::users_round(&self.http, &users_query, users_link);
-        let (groups, users) = tokio::join!(group_rounds, users_round);
-        let (groups, users) = (groups?, users?);
+        let ((scoped, app, ids, groups), users) = tokio::try_join!(groups_rounds, users_round)?;
         let transitive = match self.members {
             Members::Direct => None,
             Members::Transitive => {
