@@ -298,62 +298,6 @@ impl Validator<'_> {
         })
     }
 
-    /// Settles who is in scope: `[source] scope` as written, or by default the listed groups
-    /// when there are any (source groups or permission aliases), else the app's assigned users
-    /// when an app is named, else everyone.
-    fn scope(&self, source: &SourceConfig, rules: &mut RulesConfig) -> Result<(), ConfigError> {
-        let mut groups = source.groups.clone();
-        for alias in rules.permission_groups.iter().flat_map(|p| &p.aliases) {
-            if !groups.iter().any(|g| g.eq_ignore_ascii_case(alias)) {
-                groups.push(alias.clone());
-            }
-        }
-        let with_roles = rules
-            .permission_groups
-            .iter()
-            .find(|p| !p.app_roles.is_empty());
-        if let (Some(group), None) = (with_roles, &source.app) {
-            return Err(self.invalid(
-                &format!("[[permission_groups]] ({}) app_roles", group.name),
-                "needs [source] app, the application whose role assignments give them; add app = { client_id = \"…\" } to [source]",
-            ));
-        }
-        let scope = match source.scope {
-            Some(scope) => scope,
-            None if !groups.is_empty() => ScopeBy::Groups,
-            None if source.app.is_some() => ScopeBy::Assigned,
-            None => ScopeBy::All,
-        };
-        let named = match scope {
-            ScopeBy::Groups => None,
-            ScopeBy::Assigned => Some("assigned"),
-            ScopeBy::All => Some("all"),
-        };
-        if scope == ScopeBy::Assigned && source.app.is_none() {
-            return Err(self.invalid(
-                "[source] scope",
-                "is \"assigned\", which needs [source] app: the application whose assigned users and groups are in scope; add app = { client_id = \"…\" }",
-            ));
-        }
-        if let (Some(named), false) = (named, source.groups.is_empty()) {
-            return Err(self.invalid(
-                "[source] groups",
-                format!("lists groups, but scope = \"{named}\" does not scope by group; move them to [filter] groups to narrow the scope to their members, or remove scope"),
-            ));
-        }
-        if source.scope == Some(ScopeBy::Groups) && groups.is_empty() {
-            return Err(self.invalid(
-                "[source] scope",
-                "is \"groups\", but no group is listed in [source] groups or in a permission group's aliases; list the groups whose members are in scope, or write scope = \"all\"",
-            ));
-        }
-        rules.scope = scope;
-        if scope == ScopeBy::Groups {
-            rules.scope_groups = groups;
-        }
-        Ok(())
-    }
-
     /// Relative paths in the file are relative to the file, not to wherever entrasync runs.
     fn resolve(&self, path: PathBuf) -> PathBuf {
         if path.is_absolute() {
