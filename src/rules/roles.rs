@@ -4,7 +4,8 @@
 //!
 //! Part of `rules/` (pure). Default access (the all-zero role id) puts a user in the assigned
 //! scope but gives no role value, so no permission by itself; a role the app no longer defines
-//! gives nothing either.
+//! gives nothing either. A disabled role still counts while it is assigned (Entra keeps the
+//! assignments made before it was disabled); removing the role from the app ends it.
 
 use std::collections::BTreeMap;
 

@@ -165,10 +165,7 @@ pub(super) fn write(
 /// marked by the member list's own change).
 fn mark(store: &Store, key: &[u8], writes: &mut WriteSet) -> Result<(), SnapshotError> {
     let id = |prefix: &[u8]| {
-        let id = &key[prefix.len()..];
-        std::str::from_utf8(id)
-            .map(str::to_owned)
-            .map_err(|e| store.damaged("assignments key", std::io::Error::other(e)))
+        layout::decode_id(&key[prefix.len()..]).map_err(|e| store.damaged("assignments key", e))
     };
     if key.starts_with(USER_PREFIX) {
         writes.dirty(&id(USER_PREFIX)?);
