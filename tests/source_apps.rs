@@ -7,9 +7,11 @@ mod common;
 
 use common::{Harness, fast_retries};
 use entrasync::config;
-use entrasync::emulator::{AppRole, EmulatorOptions, Endpoint, FaultKind, FaultRule, Tenant};
+use entrasync::emulator::{
+    AppRole, EmulatorOptions, Endpoint, FaultKind, FaultRule, Tenant, synthetic_group_id,
+};
 use entrasync::source::Graph;
-use entrasync::source::{AppRef, Assignment, DEFAULT_ACCESS, MemberKind, SourceError};
+use entrasync::source::{AppRef, Assignment, DEFAULT_ACCESS, MemberKind, RoundKind, SourceError};
 
 const FIXTURE: &str = include_str!("fixtures/app-roles-tenant.json");
 /// 'Fabrikam Planner': five roles (one disabled, one app-only), nine assignments.
@@ -190,19 +192,24 @@ async fn an_unknown_application_is_a_clear_error() {
     assert!(err.to_string().contains("[source] app"), "{err}");
 }
 
-#[tokio::test]
-async fn a_failed_listing_fails_the_cycle_and_commits_nothing() {
-    let h = harness().await;
+/// A client for `h`'s tenant whose config names the app `app_id` (and no group).
+fn with_app(h: &Harness, app_id: &str) -> Graph {
     let text = std::fs::read_to_string(&h.config_path).expect("reads");
     let text = text.replace(
         "groups = []",
-        &format!("app = {{ client_id = \"{APP_ID}\" }}"),
+        &format!("app = {{ client_id = \"{app_id}\" }}"),
     );
     std::fs::write(&h.config_path, text).expect("writes");
     let config = config::load(&h.config_path).expect("valid");
-    let graph = Graph::new(&config.source)
+    Graph::new(&config.source)
         .expect("builds")
-        .with_retry_policy(fast_retries());
+        .with_retry_policy(fast_retries())
+}
+
+#[tokio::test]
+async fn a_failed_listing_fails_the_cycle_and_commits_nothing() {
+    let h = harness().await;
+    let graph = with_app(&h, APP_ID);
     entrasync::engine::read(&graph, &h.snapshot)
         .await
         .expect("a clean cycle");
@@ -242,4 +249,66 @@ async fn a_failed_listing_fails_the_cycle_and_commits_nothing() {
     assert_eq!(after.users[&ada].department.as_deref(), Some("Legal"));
     let app = after.app.expect("the app");
     assert!(app.users[&ada].contains(&EDITOR.to_owned()), "{app:?}");
+}
+
+#[tokio::test]
+async fn a_group_unassigned_restarts_its_own_chunk_and_the_others_keep_their_delta_links() {
+    const CHUNKY: &str = "6c2d4e8f-1a3b-4c5d-8e9f-0a1b2c3d4e5f";
+    let mut tenant = Tenant::synthetic(200, 120, 400, 7);
+    let sp = tenant
+        .add_service_principal("Chunky", CHUNKY, vec![AppRole::new("viewer", "viewer")])
+        .expect("registers");
+    let viewer = tenant.app_roles(&sp)[0].id.clone();
+    // 110 groups assigned: three groups queries of 50, 50 and 10.
+    for i in 0..110 {
+        tenant
+            .assign_app_role(&sp, &synthetic_group_id(i), &viewer)
+            .expect("assigns");
+    }
+    let h = Harness::start(tenant, EmulatorOptions::default(), &[], "direct").await;
+    let graph = with_app(&h, CHUNKY);
+    let kinds = |report: &entrasync::engine::ReadReport| -> Vec<RoundKind> {
+        report.group_rounds.iter().map(|r| r.kind).collect()
+    };
+    let first = entrasync::engine::read(&graph, &h.snapshot)
+        .await
+        .expect("reads");
+    assert_eq!(kinds(&first), [RoundKind::Full; 3]);
+    let quiet = entrasync::engine::read(&graph, &h.snapshot)
+        .await
+        .expect("reads");
+    assert_eq!(kinds(&quiet), [RoundKind::Incremental; 3]);
+
+    // The fifth group leaves: cut afresh, every chunk would shift and start over.
+    let assignment = h.emulator.mutate(|t| {
+        let group = synthetic_group_id(5);
+        let held = t.app_role_assignments(&sp).into_iter();
+        let assignment = held.filter(|a| a.principal_id == group).map(|a| a.id);
+        assignment.last().expect("assigned")
+    });
+    assert!(h.emulator.mutate(|t| t.unassign(&sp, &assignment)));
+    let next = entrasync::engine::read(&graph, &h.snapshot)
+        .await
+        .expect("reads");
+    let mut next_kinds = kinds(&next);
+    next_kinds.sort_by_key(|k| *k == RoundKind::Full);
+    assert_eq!(
+        next_kinds,
+        [
+            RoundKind::Incremental,
+            RoundKind::Incremental,
+            RoundKind::Full
+        ],
+        "only the chunk the group left is read in full"
+    );
+    let state = h.snapshot.source_state().expect("reads");
+    assert!(
+        !state.groups.contains_key(&synthetic_group_id(5)),
+        "out of scope"
+    );
+    assert!(
+        state.groups.contains_key(&synthetic_group_id(6)),
+        "in scope"
+    );
+    assert_eq!(state.groups.len(), 109);
 }

@@ -1,12 +1,14 @@
 //! Microsoft Graph: the first stage of the flow (`source/ → snapshot/ → rules/ → plan/ → target/`).
 //!
 //! [`Graph::fetch`] reads one cycle's complete delta rounds — the scoped groups in chunks of at
-//! most 50 ids, and the users — starting from the delta links the engine passes in, and returns
-//! them as a [`Fetch`]. It only fetches: committing to the snapshot is the engine's job, and
-//! nothing here knows whether it talks to Microsoft or to the emulator.
+//! most 50 ids (the same chunks as last cycle where possible, `chunks.rs`), and the users —
+//! starting from the delta links the engine passes in, and returns them as a [`Fetch`]. It only
+//! fetches: committing to the snapshot is the engine's job, and nothing here knows whether it
+//! talks to Microsoft or to the emulator.
 
 mod apps;
 mod auth;
+mod chunks;
 mod delta;
 mod groups;
 mod http;
@@ -291,10 +293,11 @@ impl Graph {
             ids.dedup();
             // A few chunks at a time, in their order: 1,000 scoped groups are 20 queries, which
             // one after another made most of a quiet cycle's time.
-            let rounds = ids.chunks(MAX_IDS_PER_QUERY).map(|chunk| async move {
-                let link = resume.group_links.get(chunk).map(String::as_str);
-                let query = self.groups_query(chunk);
-                delta::groups_round(&self.http, chunk.to_vec(), &query, link).await
+            let chunks = chunks::plan(&ids, &resume.group_links);
+            let rounds = chunks.into_iter().map(|chunk| async move {
+                let link = resume.group_links.get(&chunk).map(String::as_str);
+                let query = self.groups_query(&chunk);
+                delta::groups_round(&self.http, chunk, &query, link).await
             });
             let rounds = futures_util::stream::iter(rounds).buffered(GROUP_ROUNDS_AT_ONCE);
             let groups = rounds.try_collect::<Vec<_>>().await?;
