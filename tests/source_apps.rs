@@ -283,8 +283,8 @@ async fn a_group_unassigned_restarts_its_own_chunk_and_the_others_keep_their_del
     let assignment = h.emulator.mutate(|t| {
         let group = synthetic_group_id(5);
         let held = t.app_role_assignments(&sp).into_iter();
-        let assignment = held.filter(|a| a.principal_id == group).map(|a| a.id);
-        assignment.last().expect("assigned")
+        let mut assignment = held.filter(|a| a.principal_id == group).map(|a| a.id);
+        assignment.next_back().expect("assigned")
     });
     assert!(h.emulator.mutate(|t| t.unassign(&sp, &assignment)));
     let next = entrasync::engine::read(&graph, &h.snapshot)
