@@ -234,7 +234,7 @@ impl Tenant {
 }
 
 /// What users and groups have in common here.
-trait Record {
+pub(super) trait Record {
     fn presence(&self) -> Presence;
     fn props(&self) -> &Map<String, Value>;
 }
@@ -263,6 +263,15 @@ fn live_ids<R: Record>(records: &BTreeMap<String, R>) -> Vec<String> {
         .filter(|(_, r)| r.presence() == Presence::Live)
         .map(|(id, _)| id.clone())
         .collect()
+}
+
+/// The record of `id` if it is `presence` (Live, SoftDeleted), to change it.
+pub(super) fn in_state<'a, R: Record>(
+    records: &'a mut BTreeMap<String, R>,
+    id: &str,
+    presence: Presence,
+) -> Option<&'a mut R> {
+    records.get_mut(id).filter(|r| r.presence() == presence)
 }
 
 fn live<R: Record>(records: &BTreeMap<String, R>, id: &str) -> Option<Value> {

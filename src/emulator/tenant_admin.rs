@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use super::tenant::{Change, GroupRecord, Presence, Tenant, UserRecord};
+use super::tenant::{Change, GroupRecord, Presence, Tenant, UserRecord, in_state};
 
 impl Tenant {
     pub(super) fn fresh_id(&mut self, kind: u16) -> String {
@@ -56,11 +56,7 @@ impl Tenant {
     /// Changes some properties of a live user (`null` clears one). Only properties whose value
     /// really changes are logged; a patch that changes nothing is not a change.
     pub fn update_user(&mut self, id: &str, patch: Value) {
-        let Some(user) = self
-            .users
-            .get_mut(id)
-            .filter(|u| u.presence == Presence::Live)
-        else {
+        let Some(user) = in_state(&mut self.users, id, Presence::Live) else {
             return;
         };
         let mut changed = Vec::new();
@@ -80,11 +76,7 @@ impl Tenant {
 
     /// Moves a user to deleted items: it keeps its memberships, as in Entra.
     pub fn soft_delete_user(&mut self, id: &str) {
-        if let Some(user) = self
-            .users
-            .get_mut(id)
-            .filter(|u| u.presence == Presence::Live)
-        {
+        if let Some(user) = in_state(&mut self.users, id, Presence::Live) {
             user.presence = Presence::SoftDeleted;
             self.log.push(Change::UserRemoved { id: id.to_owned() });
         }
@@ -110,11 +102,7 @@ impl Tenant {
 
     /// Restores a soft-deleted user from deleted items.
     pub fn restore_user(&mut self, id: &str) {
-        if let Some(user) = self
-            .users
-            .get_mut(id)
-            .filter(|u| u.presence == Presence::SoftDeleted)
-        {
+        if let Some(user) = in_state(&mut self.users, id, Presence::SoftDeleted) {
             user.presence = Presence::Live;
             self.log.push(Change::User {
                 id: id.to_owned(),
@@ -156,11 +144,7 @@ impl Tenant {
 
     pub fn rename_group(&mut self, id: &str, display_name: &str) {
         let name = Value::String(display_name.to_owned());
-        let Some(group) = self
-            .groups
-            .get_mut(id)
-            .filter(|g| g.presence == Presence::Live)
-        else {
+        let Some(group) = in_state(&mut self.groups, id, Presence::Live) else {
             return;
         };
         if group.props.get("displayName") != Some(&name) {
@@ -176,11 +160,7 @@ impl Tenant {
     /// (security groups). It leaves every group it was a member of; deleted for good, it loses
     /// its app role assignments.
     pub fn delete_group(&mut self, id: &str, soft: bool) {
-        let Some(group) = self
-            .groups
-            .get_mut(id)
-            .filter(|g| g.presence == Presence::Live)
-        else {
+        let Some(group) = in_state(&mut self.groups, id, Presence::Live) else {
             return;
         };
         group.presence = if soft {
