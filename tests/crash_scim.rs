@@ -2,7 +2,8 @@
 //! (SIGKILL) at 50 random moments — while it reads Graph, while it commits, while it applies to
 //! scim2-server — with the tenant changing between runs. After each kill the snapshot must open
 //! cleanly; after one complete run the target must hold exactly what a clean run from scratch
-//! gives for the same tenant: no duplicate user, no lost update.
+//! gives for the same tenant: no duplicate user, no lost update. Once with scoped groups, once
+//! with app roles deciding scope and permissions (assignments changing between runs too).
 //!
 //! The kill moments are log-uniform between 5 ms and 3 s, from a seed printed on failure
 //! (`ENTRASYNC_CRASH_SEED` replays one).
@@ -17,13 +18,18 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{Rng, write_config};
-use entrasync::emulator::{Emulator, EmulatorOptions, Tenant, synthetic_group_id};
+use entrasync::emulator::{
+    AppRole, DEFAULT_ACCESS, Emulator, EmulatorOptions, Tenant, synthetic_group_id,
+};
 use entrasync::snapshot::Snapshot;
 use serde_json::{Value, json};
 
 const USERS: usize = 80;
 const GROUPS: usize = 4;
 const KILLS: usize = 50;
+/// The app of the app-role run, and its role values.
+const APP_ID: &str = "7e1d3c5b-9a2f-4b8d-8c6e-2f4a6b8d0c1e";
+const ROLES: [&str; 2] = ["editor", "viewer"];
 /// How long after a kill the next run starts (systemd's RestartSec is 30 s).
 const SETTLE: Duration = Duration::from_millis(300);
 
@@ -79,9 +85,55 @@ fn kill_after(rng: &mut Rng) -> Duration {
     Duration::from_secs_f64(0.005 * (600f64).powf(unit))
 }
 
+/// The app with its two roles: every third user assigned one directly (or default access), and
+/// the first two groups assigned a role.
+fn with_app(tenant: &mut Tenant) {
+    let roles = ROLES.iter().map(|v| AppRole::new(v, v)).collect();
+    let sp = tenant
+        .add_service_principal("Crash App", APP_ID, roles)
+        .expect("the app registers");
+    let roles: Vec<String> = tenant.app_roles(&sp).into_iter().map(|r| r.id).collect();
+    for (i, user) in tenant.user_ids().iter().enumerate().step_by(3) {
+        let role = if i % 2 == 0 {
+            DEFAULT_ACCESS
+        } else {
+            &roles[i % 2]
+        };
+        tenant.assign_app_role(&sp, user, role).expect("assigns");
+    }
+    for (i, group) in (0..2).map(synthetic_group_id).enumerate() {
+        tenant
+            .assign_app_role(&sp, &group, &roles[i])
+            .expect("assigns");
+    }
+}
+
+/// Two assignments given or taken back, when the tenant has the app.
+fn change_assignments(tenant: &mut Tenant, rng: &mut Rng) {
+    let Some(sp) = tenant.service_principal_id(APP_ID) else {
+        return;
+    };
+    let ids = tenant.user_ids();
+    let roles: Vec<String> = tenant.app_roles(&sp).into_iter().map(|r| r.id).collect();
+    for _ in 0..2 {
+        let user = &ids[rng.next() as usize % ids.len()];
+        let role = &roles[rng.next() as usize % roles.len()];
+        let held = tenant.app_role_assignments(&sp).into_iter();
+        let mut held = held.filter(|a| &a.principal_id == user && &a.app_role_id == role);
+        match held.next() {
+            Some(assignment) => {
+                tenant.unassign(&sp, &assignment.id);
+            }
+            // A deleted user cannot be assigned.
+            None => drop(tenant.assign_app_role(&sp, user, role)),
+        }
+    }
+}
+
 /// What happens between two runs: attribute changes, a move between groups, now and then a
-/// leaver, a deleted account and a joiner.
+/// leaver, a deleted account and a joiner; and assignments, with the app.
 fn change_the_tenant(tenant: &mut Tenant, rng: &mut Rng, run: usize) {
+    change_assignments(tenant, rng);
     let ids = tenant.user_ids();
     for _ in 0..15 {
         let id = &ids[rng.next() as usize % ids.len()];
@@ -109,17 +161,33 @@ fn change_the_tenant(tenant: &mut Tenant, rng: &mut Rng, run: usize) {
     }
 }
 
-/// A config for `emulator` with all groups scoped and `server` as the SCIM target, in `dir`.
+/// A config for `emulator` with all groups scoped (or, with `app`, the app's assigned users and
+/// permissions by app role) and `server` as the SCIM target, in `dir`.
 fn scim_config(
     dir: &tempfile::TempDir,
     emulator: &Emulator,
     server: &scim_server::ScimServer,
+    app: bool,
 ) -> PathBuf {
     let scoped: Vec<String> = (0..GROUPS).map(synthetic_group_id).collect();
     let names: Vec<&str> = scoped.iter().map(String::as_str).collect();
-    let path = write_config(dir, emulator, &names, "direct", &emulator.client_secret());
+    let names = if app { &[][..] } else { &names[..] };
+    let path = write_config(dir, emulator, names, "direct", &emulator.client_secret());
     std::fs::write(dir.path().join("scim-token"), &server.token).expect("write the token");
     let mut text = std::fs::read_to_string(&path).expect("reads");
+    if app {
+        let source = format!("app = {{ client_id = \"{APP_ID}\" }}");
+        text = format!(
+            "default_permission = \"viewer\"\n{}",
+            text.replace("groups = []", &source)
+        );
+        for (i, role) in ROLES.iter().enumerate() {
+            text.push_str(&format!(
+                "\n[[permission_groups]]\nname = \"{role}\"\napp_roles = [\"{role}\"]\npriority = {}\n",
+                i + 1
+            ));
+        }
+    }
     text.push_str(&format!(
         "\n[deprovision]\nmax_deprovisions = 1000\n\n[target]\nkind = \"scim\"\nurl = \"{}\"\ntoken_file = \"scim-token\"\n",
         server.base_url
@@ -159,8 +227,20 @@ async fn users_by_external_id(server: &scim_server::ScimServer) -> BTreeMap<Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_at_50_random_moments_the_target_ends_as_a_clean_run_leaves_it() {
+    killed_at_random_moments(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_with_app_roles_deciding_scope_and_permissions() {
+    killed_at_random_moments(true).await;
+}
+
+async fn killed_at_random_moments(app: bool) {
     let (mut rng, seed) = Rng::from_env("ENTRASYNC_CRASH_SEED");
-    let tenant = Tenant::synthetic(USERS, GROUPS, USERS * 2, seed);
+    let mut tenant = Tenant::synthetic(USERS, GROUPS, USERS * 2, seed);
+    if app {
+        with_app(&mut tenant);
+    }
     let emulator = Emulator::start(
         tenant,
         EmulatorOptions {
@@ -172,7 +252,7 @@ async fn killed_at_50_random_moments_the_target_ends_as_a_clean_run_leaves_it() 
     .expect("the emulator starts");
     let server = scim_server::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = scim_config(&dir, &emulator, &server);
+    let config = scim_config(&dir, &emulator, &server, app);
 
     let mut endings = Vec::new();
     for run in 0..KILLS {
@@ -210,10 +290,15 @@ async fn killed_at_50_random_moments_the_target_ends_as_a_clean_run_leaves_it() 
     // The oracle: a clean run from scratch, into a fresh server, of the same final tenant.
     let reference = scim_server::start().await;
     let clean = tempfile::tempdir().expect("tempdir");
-    let clean_config = scim_config(&clean, &emulator, &reference);
+    let clean_config = scim_config(&clean, &emulator, &reference, app);
     let ended = once(&clean_config, Duration::from_secs(600)).await;
     assert_eq!(ended, Ended::Finished(Some(0)), "the clean run succeeds");
     let want = users_by_external_id(&reference).await;
+    assert!(
+        want.len() >= USERS / 4,
+        "seed {seed}: the clean run provisions a good part of the tenant: {}",
+        want.len()
+    );
 
     let active = |users: &BTreeMap<String, Value>| -> BTreeMap<String, Value> {
         users
