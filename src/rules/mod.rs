@@ -209,7 +209,7 @@ pub fn evaluate(mut state: SourceState, config: &RulesConfig, membership: Member
             error(
                 RuleErrorKind::ExclusivePermissions,
                 format!(
-                    "User {id} would get two exclusive permissions, \"{first}\" and \"{second}\"; a user may hold one of them only: take one of the roles or groups that give them away in Entra. The user is not changed meanwhile."
+                    "User {id} would get two exclusive permissions, \"{first}\" and \"{second}\"; a user may hold one of them only: in Entra, remove one of the roles or groups that give them. The user is not changed meanwhile."
                 ),
             );
             outcome.held.insert(id.clone());
