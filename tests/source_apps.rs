@@ -4,6 +4,8 @@
 //! application is a clear error, not a panic or an empty listing.
 
 mod common;
+#[path = "common/fabrikam.rs"]
+mod fabrikam;
 
 use common::{Harness, fast_retries};
 use entrasync::config;
@@ -12,14 +14,7 @@ use entrasync::emulator::{
 };
 use entrasync::source::Graph;
 use entrasync::source::{AppRef, Assignment, DEFAULT_ACCESS, MemberKind, RoundKind, SourceError};
-
-const FIXTURE: &str = include_str!("fixtures/app-roles-tenant.json");
-/// 'Fabrikam Planner': five roles (one disabled, one app-only), nine assignments.
-const APP_ID: &str = "9c1f2e3d-4b5a-4c6d-8e7f-0a1b2c3d4e5f";
-const ADMIN: &str = "3d5a1c2b-7e8f-4a9b-8c0d-1e2f3a4b5c6d";
-const EDITOR: &str = "8a7b6c5d-4e3f-4a2b-9c1d-0e9f8a7b6c5d";
-const LEGACY: &str = "f0e1d2c3-b4a5-4968-8776-5a4b3c2d1e0f";
-const APP_ONLY: &str = "1b2c3d4e-5f60-4718-a9b0-c1d2e3f4a5b6";
+use fabrikam::{ADMIN, APP_ID, APP_ONLY, EDITOR, FIXTURE, LEGACY};
 
 async fn harness() -> Harness {
     let tenant = Tenant::from_json(FIXTURE).expect("the fixture loads");

@@ -270,6 +270,8 @@ impl Validator<'_> {
         let deprovision = self.deprovision(raw.deprovision.take())?;
         let target = raw.target.take().map(|t| self.target(t)).transpose()?;
         let http = raw.http.take().map(|h| self.http(h)).transpose()?;
+        // `[source] scope` is settled with the rules: its default depends on what they list.
+        let scope = raw.source.as_mut().and_then(|s| s.scope.take());
         let mut source = self.source(raw.source.take().ok_or_else(|| {
             self.invalid(
                 "[source]",
@@ -277,7 +279,7 @@ impl Validator<'_> {
             )
         })?)?;
         let mut rules = rules;
-        self.scope(&source, &mut rules)?;
+        self.scope(scope.as_deref(), &source, &mut rules)?;
         // Graph must also be read for the groups that grant permissions or filter users.
         for entry in rules.groups_read() {
             if !source.groups.iter().any(|g| g.eq_ignore_ascii_case(&entry)) {

@@ -59,8 +59,6 @@ pub struct SourceConfig {
     pub members: Members,
     /// `[source] app`: the application whose app roles and assignments are read each cycle.
     pub app: Option<AppRef>,
-    /// `[source] scope` as written; `config()` settles the default once the rules are known.
-    pub scope: Option<ScopeBy>,
     /// App role values the rules map, each with its permission group
     /// (`[[permission_groups]] app_roles`): a cycle checks that the app defines each one, as it
     /// checks that each configured group exists.
@@ -118,18 +116,6 @@ impl Validator<'_> {
             }
         };
         let app = raw.app.take().map(|app| self.app(app)).transpose()?;
-        let scope = match raw.scope.as_deref().map(str::trim) {
-            None => None,
-            Some("groups") => Some(ScopeBy::Groups),
-            Some("assigned") => Some(ScopeBy::Assigned),
-            Some("all") => Some(ScopeBy::All),
-            Some(other) => {
-                return Err(self.invalid(
-                    "[source] scope",
-                    format!("is \"{other}\"; it must be \"groups\" (members of the listed groups), \"assigned\" (users assigned to [source] app) or \"all\" (every user, narrowed by [filter])"),
-                ));
-            }
-        };
         let request_timeout = self.duration(
             "[source] request_timeout",
             raw.request_timeout,
@@ -151,7 +137,6 @@ impl Validator<'_> {
             groups,
             members,
             app,
-            scope,
             app_roles: Vec::new(),
             request_timeout,
             max_retry_wait,
@@ -163,9 +148,22 @@ impl Validator<'_> {
     /// when an app is named, else everyone.
     pub(super) fn scope(
         &self,
+        written: Option<&str>,
         source: &SourceConfig,
         rules: &mut RulesConfig,
     ) -> Result<(), ConfigError> {
+        let written = match written.map(str::trim) {
+            None => None,
+            Some("groups") => Some(ScopeBy::Groups),
+            Some("assigned") => Some(ScopeBy::Assigned),
+            Some("all") => Some(ScopeBy::All),
+            Some(other) => {
+                return Err(self.invalid(
+                    "[source] scope",
+                    format!("is \"{other}\"; it must be \"groups\" (members of the listed groups), \"assigned\" (users assigned to [source] app) or \"all\" (every user, narrowed by [filter])"),
+                ));
+            }
+        };
         let mut groups = source.groups.clone();
         for alias in rules.permission_groups.iter().flat_map(|p| &p.aliases) {
             if !groups.iter().any(|g| g.eq_ignore_ascii_case(alias)) {
@@ -182,7 +180,7 @@ impl Validator<'_> {
                 "needs [source] app, the application whose role assignments give them; add app = { client_id = \"…\" } to [source]",
             ));
         }
-        let scope = match source.scope {
+        let scope = match written {
             Some(scope) => scope,
             None if !groups.is_empty() => ScopeBy::Groups,
             None if source.app.is_some() => ScopeBy::Assigned,
@@ -205,7 +203,7 @@ impl Validator<'_> {
                 format!("lists groups, but scope = \"{named}\" does not scope by group; move them to [filter] groups to narrow the scope to their members, or remove scope"),
             ));
         }
-        if source.scope == Some(ScopeBy::Groups) && groups.is_empty() {
+        if written == Some(ScopeBy::Groups) && groups.is_empty() {
             return Err(self.invalid(
                 "[source] scope",
                 "is \"groups\", but no group is listed in [source] groups or in a permission group's aliases; list the groups whose members are in scope, or write scope = \"all\"",

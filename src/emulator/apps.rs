@@ -259,15 +259,15 @@ pub(super) fn assignment_id(principal_id: &str, serial: u64) -> String {
             });
         let mut rng = SplitMix::new(seed);
         let mut bytes = [0u8; 16];
-        bytes[..8].copy_from_slice(&rng.next().to_le_bytes());
-        bytes[8..].copy_from_slice(&rng.next().to_le_bytes());
+        bytes[..8].copy_from_slice(&rng.next_u64().to_le_bytes());
+        bytes[8..].copy_from_slice(&rng.next_u64().to_le_bytes());
         bytes
     });
     let mut rng = SplitMix::new(serial ^ 0xa55a_0000_0000_0000);
     let mut bytes = Vec::with_capacity(32);
     bytes.extend_from_slice(&head);
-    bytes.extend_from_slice(&rng.next().to_le_bytes());
-    bytes.extend_from_slice(&rng.next().to_le_bytes());
+    bytes.extend_from_slice(&rng.next_u64().to_le_bytes());
+    bytes.extend_from_slice(&rng.next_u64().to_le_bytes());
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 

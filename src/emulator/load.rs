@@ -145,7 +145,7 @@ impl Tenant {
         let offices = ["Oslo", "Bergen", "Stockholm", "London", "Berlin"];
         let mut ids = Vec::with_capacity(users);
         for i in 0..users {
-            let id = guid(rng.next(), i as u64);
+            let id = guid(rng.next_u64(), i as u64);
             let mut props = Map::new();
             let upn = format!("user{i:06}@synthetic.example");
             props.insert("userPrincipalName".into(), upn.clone().into());
@@ -176,7 +176,7 @@ impl Tenant {
                 ((memberships as f64 / harmonic / (g + 1) as f64).round() as usize).min(users);
             let mut members = BTreeSet::new();
             while members.len() < want {
-                members.insert(ids[(rng.next() % users as u64) as usize].clone());
+                members.insert(ids[(rng.next_u64() % users as u64) as usize].clone());
             }
             tenant.insert_group(synthetic_group_id(g), props, members, Presence::Live);
         }
@@ -259,15 +259,16 @@ fn guid(random: u64, n: u64) -> String {
     )
 }
 
-/// splitmix64: a small deterministic generator, enough for test data and opaque tokens.
-pub(super) struct SplitMix(u64);
+/// splitmix64: a small deterministic generator, enough for test data and opaque tokens (and for
+/// the tests' seeded rounds).
+pub struct SplitMix(u64);
 
 impl SplitMix {
     pub fn new(seed: u64) -> SplitMix {
         SplitMix(seed)
     }
 
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

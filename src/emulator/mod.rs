@@ -35,11 +35,10 @@ use serde_json::Value;
 
 pub use apps::{AppError, AppRole, AppRoleAssignment, DEFAULT_ACCESS};
 pub use faults::{Endpoint, FaultKind, FaultRule, Faults, RequestLog};
-pub use load::{DEMO_TENANT_JSON, TenantError, synthetic_group_id};
+pub use load::{DEMO_TENANT_JSON, SplitMix, TenantError, synthetic_group_id};
 pub use tenant::{Presence, Tenant};
 
 use faults::lock;
-use load::SplitMix;
 
 /// How the emulator cuts pages and how long its tokens live.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,7 +107,7 @@ struct Shared {
 
 impl Shared {
     fn random(&self) -> u64 {
-        lock(&self.rng).next()
+        lock(&self.rng).next_u64()
     }
 }
 
@@ -130,7 +129,11 @@ impl Emulator {
             .map_or(7, |d| d.as_nanos() as u64)
             ^ u64::from(address.port());
         let mut rng = SplitMix::new(seed);
-        let client_secret = format!("emu~{:016x}{:08x}", rng.next(), rng.next() & 0xffff_ffff);
+        let client_secret = format!(
+            "emu~{:016x}{:08x}",
+            rng.next_u64(),
+            rng.next_u64() & 0xffff_ffff
+        );
         let (stop, stopping) = tokio::sync::watch::channel(false);
         let shared = Arc::new(Shared {
             base_url: options.public_url.clone().map_or_else(

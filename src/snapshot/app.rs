@@ -58,49 +58,47 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// The app as a listing gives it, for provisioning on demand (read fresh, not committed).
+    /// The app as a listing gives it: what a commit stores, and what provisioning on demand
+    /// reads fresh.
     pub fn of(app: &AppListing) -> AppState {
         let mut state = AppState {
             definitions: definitions(app),
             ..AppState::default()
         };
-        for (key, roles) in listed(app) {
-            let roles = roles.into_iter().map(str::to_owned).collect();
-            let id = |prefix: &[u8]| String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
-            if key.starts_with(USER_PREFIX) {
-                state.users.insert(id(USER_PREFIX), roles);
-            } else {
-                state.groups.insert(id(GROUP_PREFIX), roles);
-            }
+        for assignment in &app.assignments {
+            let principals = match assignment.principal_kind {
+                MemberKind::User => &mut state.users,
+                MemberKind::Group => &mut state.groups,
+                // A service principal or device holding a role is not provisioned.
+                _ => continue,
+            };
+            let roles = principals
+                .entry(assignment.principal_id.clone())
+                .or_default();
+            roles.push(assignment.app_role_id.clone());
+        }
+        for roles in state.users.values_mut().chain(state.groups.values_mut()) {
+            roles.sort_unstable();
+            roles.dedup();
         }
         state
     }
-}
 
-/// The key of a principal's assignments.
-fn key(kind: MemberKind, id: &str) -> Option<Vec<u8>> {
-    let prefix = match kind {
-        MemberKind::User => USER_PREFIX,
-        MemberKind::Group => GROUP_PREFIX,
-        // A service principal or device holding a role is not provisioned.
-        _ => return None,
-    };
-    Some(layout::prefixed(prefix, id))
-}
-
-/// The listing as the `assignments` tree should hold it: key → sorted role ids.
-fn listed(app: &AppListing) -> BTreeMap<Vec<u8>, Vec<&str>> {
-    let mut listed: BTreeMap<Vec<u8>, Vec<&str>> = BTreeMap::new();
-    for assignment in &app.assignments {
-        if let Some(key) = key(assignment.principal_kind, &assignment.principal_id) {
-            listed.entry(key).or_default().push(&assignment.app_role_id);
-        }
+    /// The `assignments` tree as it should hold this app: key → sorted role ids.
+    fn keyed(&self) -> BTreeMap<Vec<u8>, &Vec<String>> {
+        let users = self
+            .users
+            .iter()
+            .map(|(id, roles)| (USER_PREFIX, id, roles));
+        let groups = self
+            .groups
+            .iter()
+            .map(|(id, roles)| (GROUP_PREFIX, id, roles));
+        users
+            .chain(groups)
+            .map(|(prefix, id, roles)| (layout::prefixed(prefix, id), roles))
+            .collect()
     }
-    for roles in listed.values_mut() {
-        roles.sort_unstable();
-        roles.dedup();
-    }
-    listed
 }
 
 /// The definitions a listing gives.
@@ -126,17 +124,18 @@ pub(super) fn write(
     fetch: &Fetch,
     writes: &mut WriteSet,
 ) -> Result<(), SnapshotError> {
-    let defined = fetch.app.as_ref().map(definitions);
+    let app = fetch.app.as_ref().map(AppState::of);
+    let defined = app.as_ref().map(|app| &app.definitions);
     let stored: Option<AppRoles> = stored_definitions(store)?;
-    if stored != defined {
-        match &defined {
+    if stored.as_ref() != defined {
+        match defined {
             Some(defined) => writes.put(TreeId::Meta, APP_KEY, layout::json(defined)),
             None => writes.remove(TreeId::Meta, APP_KEY),
         }
         // Which users a renamed or removed role concerns is not worth working out: everyone.
         writes.evaluate_all();
     }
-    let listed = fetch.app.as_ref().map(listed).unwrap_or_default();
+    let listed = app.as_ref().map(AppState::keyed).unwrap_or_default();
     let mut seen: BTreeSet<IVec> = BTreeSet::new();
     for entry in store.entries(TreeId::Assignments) {
         let (key, value) = entry?;
@@ -154,7 +153,7 @@ pub(super) fn write(
     for (key, roles) in listed {
         if !seen.contains(key.as_slice()) {
             mark(store, &key, writes)?;
-            writes.put(TreeId::Assignments, key, layout::json(&roles));
+            writes.put(TreeId::Assignments, key, layout::json(roles));
         }
     }
     Ok(())

@@ -206,20 +206,14 @@ impl Graph {
             return Ok(None);
         };
         let listing = self.app_listing(app).await?;
-        let defined = |value: &str| {
-            listing
-                .roles
-                .iter()
-                .filter_map(|r| r.value.as_deref())
-                .any(|v| v.eq_ignore_ascii_case(value))
-        };
+        let values: Vec<&str> = listing
+            .roles
+            .iter()
+            .filter_map(|r| r.value.as_deref())
+            .collect();
+        let defined = |value: &str| values.iter().any(|v| v.eq_ignore_ascii_case(value));
         if let Some((group, value)) = self.app_roles.iter().find(|(_, v)| !defined(v)) {
-            let known: Vec<String> = listing
-                .roles
-                .iter()
-                .filter_map(|r| r.value.as_deref())
-                .map(|v| format!("\"{v}\""))
-                .collect();
+            let known: Vec<String> = values.iter().map(|v| format!("\"{v}\"")).collect();
             let known = if known.is_empty() {
                 "(none)".to_owned()
             } else {

@@ -372,8 +372,9 @@ pub fn remove_from_file_target(dir: &std::path::Path, user_name: &str) {
     std::fs::write(&path, document.to_string()).expect("writes");
 }
 
-/// A small, seeded random source (splitmix64) for tests that replay a failure by its seed.
-pub struct Rng(pub u64);
+/// A small, seeded random source (the emulator's splitmix64) for tests that replay a failure by
+/// its seed.
+pub struct Rng(entrasync::emulator::SplitMix);
 
 impl Rng {
     /// The seed in the environment variable `var`, else one from the clock; printed, so a
@@ -388,15 +389,11 @@ impl Rng {
                     .map_or(7, |d| d.as_nanos() as u64)
             });
         println!("{var}={seed}");
-        (Rng(seed), seed)
+        (Rng(entrasync::emulator::SplitMix::new(seed)), seed)
     }
 
     pub fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        self.0.next_u64()
     }
 
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
